@@ -41,3 +41,7 @@ class ConcurrentUpdateError(RecsysError):
 
 class TrainingError(RecsysError):
     """The nightly training cannot produce a model from the data it was given."""
+
+
+class DatasetNotFoundError(RecsysError):
+    """A dataset's files are not where the configuration says; the message says what to set."""

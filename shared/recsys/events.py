@@ -154,7 +154,9 @@ def _decode(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidEventError(f"event: not valid UTF-8 JSON ({error.__class__.__name__})") from None
+        raise InvalidEventError(
+            f"event: not valid UTF-8 JSON ({error.__class__.__name__})"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidEventError("event: must be a JSON object")
     return data

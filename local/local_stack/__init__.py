@@ -1,0 +1,1 @@
+"""A Docker-free local stack: AWS data resources on an embedded moto server."""

@@ -1,0 +1,308 @@
+"""Checks of template.yaml that need no AWS: lint, least privilege and the ingest contract."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_stack.template import load_template
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+
+# cfn-lint's exit code is a bit set: 2 errors, 4 warnings, 8 informational findings.
+CFN_LINT_INFORMATIONAL = 8
+
+FUNCTION_IDS = ("IngestFunction", "TrainFunction", "RecommendFunction")
+
+# Actions for which IAM offers no resource narrower than "*"; any other action must name
+# a resource of this template.
+WILDCARD_RESOURCE_ACTIONS = frozenset(
+    {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+    }
+)
+
+_SUB_REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+)[.}]")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+def _properties(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = template["Resources"][logical_id]["Properties"]
+    return properties
+
+
+def _ingest_mapping(template: dict[str, Any]) -> dict[str, Any]:
+    events = _properties(template, "IngestFunction")["Events"]
+    (mapping,) = [event["Properties"] for event in events.values() if event["Type"] == "Kinesis"]
+    return mapping
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _function_statements(template: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in _properties(template, logical_id).get("Policies", [])
+        for statement in policy["Statement"]
+    ]
+
+
+def _role_statements(template: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in _properties(template, logical_id)["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def _referenced_resources(resource: Any) -> set[str]:
+    """Logical ids that one IAM ``Resource`` entry points at; empty for literal strings."""
+    if not isinstance(resource, dict):
+        return set()
+
+    ((function, argument),) = resource.items()
+    if function == "Ref":
+        return {argument}
+    if function == "Fn::GetAtt":
+        return {argument[0]}
+    if function == "Fn::Sub":
+        text = argument[0] if isinstance(argument, list) else argument
+        return set(_SUB_REFERENCE.findall(text))
+    return set()
+
+
+def _statements_naming_other_resources(
+    template: dict[str, Any], statements: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Statements that grant on "*", a literal ARN, or anything not in this template."""
+    resource_ids = set(template["Resources"])
+    offending = []
+    for statement in statements:
+        actions = set(_as_list(statement["Action"]))
+        for resource in _as_list(statement["Resource"]):
+            if resource == "*" and actions <= WILDCARD_RESOURCE_ACTIONS:
+                continue
+            referenced = _referenced_resources(resource)
+            if not referenced or not referenced <= resource_ids:
+                offending.append(statement)
+    return offending
+
+
+def test_template_passes_cfn_lint() -> None:
+    # GIVEN the template and the cfn-lint installed beside this interpreter
+    command = [str(CFN_LINT), "--", str(TEMPLATE_PATH)]
+
+    # WHEN the template is linted
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+
+    # THEN nothing worse than an informational finding is reported
+    assert result.returncode & ~CFN_LINT_INFORMATIONAL == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("function_id", FUNCTION_IDS)
+def test_function_policies_are_inline_statement_documents(
+    template: dict[str, Any], function_id: str
+) -> None:
+    # GIVEN a function's policies
+    policies = _properties(template, function_id)["Policies"]
+
+    # WHEN each is classified
+    not_inline = [
+        policy for policy in policies if not isinstance(policy, dict) or "Statement" not in policy
+    ]
+
+    # THEN none is a managed policy or a policy template, whose scope the template hides
+    assert not_inline == []
+
+
+@pytest.mark.parametrize("function_id", FUNCTION_IDS)
+def test_function_statements_name_only_template_resources(
+    template: dict[str, Any], function_id: str
+) -> None:
+    # GIVEN a function's IAM statements
+    statements = _function_statements(template, function_id)
+
+    # WHEN their resources are checked
+    offending = _statements_naming_other_resources(template, statements)
+
+    # THEN each names a resource of this stack, or "*" only for actions that require it
+    assert statements
+    assert offending == []
+
+
+def test_archive_delivery_role_names_only_template_resources(template: dict[str, Any]) -> None:
+    # GIVEN the role Firehose assumes to copy the stream into the archive
+    statements = _role_statements(template, "ArchiveDeliveryRole")
+
+    # WHEN its resources are checked
+    offending = _statements_naming_other_resources(template, statements)
+
+    # THEN it reaches only the event stream, the archive bucket and its own log group
+    assert offending == []
+
+
+def test_wildcard_check_rejects_a_statement_on_every_resource(template: dict[str, Any]) -> None:
+    # GIVEN a statement that grants DynamoDB reads on every table
+    statement = {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}
+
+    # WHEN it is checked like the template's statements
+    offending = _statements_naming_other_resources(template, [statement])
+
+    # THEN it is reported, so the checks above can fail
+    assert offending == [statement]
+
+
+def test_ingest_reports_batch_item_failures(template: dict[str, Any]) -> None:
+    # GIVEN the ingest function's Kinesis event source mapping
+    mapping = _ingest_mapping(template)
+
+    # WHEN its response types are read
+    response_types = mapping.get("FunctionResponseTypes", [])
+
+    # THEN a failed record is retried on its own, not with the whole batch
+    assert "ReportBatchItemFailures" in response_types
+
+
+def test_ingest_bisects_failing_batches(template: dict[str, Any]) -> None:
+    # GIVEN the ingest function's Kinesis event source mapping
+    mapping = _ingest_mapping(template)
+
+    # WHEN its error handling is read
+    bisects = mapping.get("BisectBatchOnFunctionError")
+
+    # THEN a batch whose invocation fails is split to isolate the bad record
+    assert bisects is True
+
+
+def test_ingest_retries_are_bounded(template: dict[str, Any]) -> None:
+    # GIVEN the ingest function's Kinesis event source mapping
+    mapping = _ingest_mapping(template)
+
+    # WHEN its retry limit is read (-1 or absent means retry until the record expires)
+    retries = mapping.get("MaximumRetryAttempts", -1)
+
+    # THEN a poison record stops blocking its shard after a few attempts
+    assert 0 <= retries <= 10
+
+
+def test_ingest_skips_records_older_than_an_hour(template: dict[str, Any]) -> None:
+    # GIVEN the ingest function's Kinesis event source mapping
+    mapping = _ingest_mapping(template)
+
+    # WHEN its maximum record age is read (-1 or absent means the stream's retention)
+    max_age = mapping.get("MaximumRecordAgeInSeconds", -1)
+
+    # THEN a shard that fell behind catches up instead of replaying stale events
+    assert 60 <= max_age <= 3600
+
+
+def test_ingest_sends_exhausted_batches_to_failure_queue(template: dict[str, Any]) -> None:
+    # GIVEN the ingest function's Kinesis event source mapping
+    mapping = _ingest_mapping(template)
+
+    # WHEN its on-failure destination is read
+    destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+
+    # THEN batches that ran out of retries are recorded in the failure queue
+    assert destination == {"Fn::GetAtt": ["IngestFailureQueue", "Arn"]}
+
+
+def test_ingest_may_send_to_failure_queue(template: dict[str, Any]) -> None:
+    # GIVEN the ingest function's statements
+    statements = _function_statements(template, "IngestFunction")
+
+    # WHEN the ones allowing sqs:SendMessage are collected
+    send_targets = [
+        statement["Resource"]
+        for statement in statements
+        if "sqs:SendMessage" in _as_list(statement["Action"])
+    ]
+
+    # THEN the failure queue is one of them, or Lambda could not record a failed batch
+    assert {"Fn::GetAtt": ["IngestFailureQueue", "Arn"]} in send_targets
+
+
+def test_user_state_table_is_keyed_by_user_id_only(template: dict[str, Any]) -> None:
+    # GIVEN the user state table
+    properties = _properties(template, "UserStateTable")
+
+    # WHEN its key schema is read
+    key_schema = properties["KeySchema"]
+
+    # THEN one string partition key, user_id, addresses a user's state
+    assert key_schema == [{"AttributeName": "user_id", "KeyType": "HASH"}]
+    assert {"AttributeName": "user_id", "AttributeType": "S"} in properties["AttributeDefinitions"]
+
+
+@pytest.mark.parametrize("function_id", FUNCTION_IDS)
+def test_functions_run_python_312(template: dict[str, Any], function_id: str) -> None:
+    # GIVEN the global runtime and the function's own properties
+    global_runtime = template["Globals"]["Function"]["Runtime"]
+
+    # WHEN the function's effective runtime is read
+    runtime = _properties(template, function_id).get("Runtime", global_runtime)
+
+    # THEN it is the runtime the layer is built for
+    assert runtime == "python3.12"
+    assert runtime in _properties(template, "RecsysLayer")["CompatibleRuntimes"]
+
+
+def test_archive_objects_are_newline_delimited(template: dict[str, Any]) -> None:
+    # GIVEN the Firehose stream that copies events into the archive
+    destination = _properties(template, "ArchiveDeliveryStream")[
+        "ExtendedS3DestinationConfiguration"
+    ]
+
+    # WHEN its record processors are read
+    processors = destination["ProcessingConfiguration"]["Processors"]
+
+    # THEN each record gets a newline, so archived objects are JSON lines
+    assert "AppendDelimiterToRecord" in [processor["Type"] for processor in processors]
+
+
+def test_archive_prefix_is_where_training_reads(template: dict[str, Any]) -> None:
+    # GIVEN the Firehose prefix and the trainer's archive prefix
+    prefix = _properties(template, "ArchiveDeliveryStream")["ExtendedS3DestinationConfiguration"][
+        "Prefix"
+    ]
+    train_prefix = _properties(template, "TrainFunction")["Environment"]["Variables"][
+        "ARCHIVE_PREFIX"
+    ]
+
+    # WHEN they are compared
+    lands_under_train_prefix = prefix.startswith(train_prefix)
+
+    # THEN the trainer lists the objects Firehose writes
+    assert lands_under_train_prefix
+
+
+def test_ingest_and_recommend_agree_on_history_settings(template: dict[str, Any]) -> None:
+    # GIVEN the settings both functions use to bound and weigh a user's history
+    names = ("HISTORY_MAX_EVENTS", "HISTORY_MAX_AGE_DAYS", "HALF_LIFE_DAYS")
+
+    # WHEN each function's values are read
+    ingest, recommend = (
+        {
+            name: _properties(template, function_id)["Environment"]["Variables"][name]
+            for name in names
+        }
+        for function_id in ("IngestFunction", "RecommendFunction")
+    )
+
+    # THEN a vector folded at ingest is the one recommend would fold from the same history
+    assert ingest == recommend

@@ -45,3 +45,7 @@ class TrainingError(RecsysError):
 
 class DatasetNotFoundError(RecsysError):
     """A dataset's files are not where the configuration says; the message says what to set."""
+
+
+class CatalogError(RecsysError, ValueError):
+    """The catalogue object holds a line that is not a valid catalogue entry."""

@@ -6,14 +6,12 @@ infrastructure's keys breaks these tests instead of drifting past them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.client import BaseClient
-from moto import mock_aws
 
 from local_stack.template import TABLE_ID, load_template, table_key_schema
 
@@ -38,23 +36,6 @@ class RecordingClient:
             return method(*args, **kwargs)
 
         return record
-
-
-@pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials, so that nothing can sign a request for a real account."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SECURITY_TOKEN", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-@pytest.fixture
-def mocked_aws(aws_credentials: None) -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -292,8 +292,9 @@ def test_archive_prefix_is_where_training_reads(template: dict[str, Any]) -> Non
 
 
 def test_ingest_and_recommend_agree_on_history_settings(template: dict[str, Any]) -> None:
-    # GIVEN the settings both functions use to bound and weigh a user's history
-    names = ("HISTORY_MAX_EVENTS", "HISTORY_MAX_AGE_DAYS", "HALF_LIFE_DAYS")
+    # GIVEN the settings both functions use to bound a user's history (the weights and the
+    # half-life travel inside the model's manifest, so both fold with the same ones)
+    names = ("HISTORY_MAX_EVENTS", "HISTORY_MAX_AGE_DAYS", "MODEL_REFRESH_SECONDS")
 
     # WHEN each function's values are read
     ingest, recommend = (

@@ -43,8 +43,10 @@ def main() -> int:
     print(format_table(report.variants, args.k))
     lift = report.variants["realtime"]["hit_rate"] / report.variants["no_update"]["hit_rate"]
     print(f"\nreal-time / no-update hit rate: {lift:.2f}x")
-    print(f"train events {report.train_events:,}, replayed {report.events:,} events of "
-          f"{report.users:,} users; wall time {wall:.1f}s")
+    print(
+        f"train events {report.train_events:,}, replayed {report.events:,} events of "
+        f"{report.users:,} users; wall time {wall:.1f}s"
+    )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report.as_dict(), indent=2) + "\n")

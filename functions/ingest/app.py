@@ -18,7 +18,9 @@ copy_config_to_registered_loggers(source_logger=logger, include={"recsys"})
 
 # A failed record is reported, never raised: with every record failed Lambda still gets a
 # partial-failure response naming them, and retries from the first.
-processor = BatchProcessor(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
+processor = BatchProcessor(
+    event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

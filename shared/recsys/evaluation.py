@@ -64,7 +64,9 @@ class ReplayReport:
         }
 
 
-def split_by_time(events: Sequence[Event], train_fraction: float) -> tuple[list[Event], list[Event]]:
+def split_by_time(
+    events: Sequence[Event], train_fraction: float
+) -> tuple[list[Event], list[Event]]:
     """Sort by (timestamp, event_id) and cut at ``train_fraction`` of the events."""
     if not 0.0 < train_fraction < 1.0:
         raise ValueError("train_fraction must be between 0 and 1")

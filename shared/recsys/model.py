@@ -156,7 +156,7 @@ def build_model(
         "category_indices": indices,
     }
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
     payload = buffer.getvalue()
 
     sha256 = hashlib.sha256(payload).hexdigest()

@@ -71,7 +71,9 @@ def run_nightly(
 
     log = InteractionLog.from_events(valid_events())
     if rejected:
-        logger.warning("skipped %d invalid archived lines: %s", sum(rejected.values()), dict(rejected))
+        logger.warning(
+            "skipped %d invalid archived lines: %s", sum(rejected.values()), dict(rejected)
+        )
     if len(log) == 0:
         raise TrainingError(f"no valid events in the archive from {first_day} to {today}")
 

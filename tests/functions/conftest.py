@@ -100,16 +100,22 @@ def seed_archive(deployment: Deployment, day: date) -> None:
     for user in range(30):
         for item in range(1, 10):
             if item % 2 == user % 2 and item <= 3 + user % 7:
-                lines.append(json.dumps({
-                    "event_id": f"seed-{user}-{item}",
-                    "user_id": f"u-{user}",
-                    "item_id": f"item-{item}",
-                    "event_type": "view",
-                    "timestamp": (moment + timedelta(minutes=user + item)).isoformat(),
-                }).encode())
+                lines.append(
+                    json.dumps(
+                        {
+                            "event_id": f"seed-{user}-{item}",
+                            "user_id": f"u-{user}",
+                            "item_id": f"item-{item}",
+                            "event_type": "view",
+                            "timestamp": (moment + timedelta(minutes=user + item)).isoformat(),
+                        }
+                    ).encode()
+                )
     s3 = deployment.client("s3")
     S3EventArchive(s3, deployment.resources.archive_bucket).write_lines(day, lines, "seed-0001")
     S3CatalogSource(s3, deployment.resources.model_bucket).write_catalog(
-        CatalogItem(item_id=f"item-{n}", title=f"Item {n}", categories=("odd" if n % 2 else "even",))
+        CatalogItem(
+            item_id=f"item-{n}", title=f"Item {n}", categories=("odd" if n % 2 else "even",)
+        )
         for n in range(1, 10)
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydantic import ValidationError
+
 from recsys.datasets import (
     MovieLens,
     MovieLensMapping,

@@ -37,7 +37,9 @@ def _random_history(seed: int, size: int, with_dislikes: bool) -> tuple[np.ndarr
     return items, confidences
 
 
-@pytest.mark.parametrize("seed, size, with_dislikes", [(1, 1, False), (2, 25, False), (3, 80, True)])
+@pytest.mark.parametrize(
+    "seed, size, with_dislikes", [(1, 1, False), (2, 25, False), (3, 80, True)]
+)
 def test_fold_in_matches_implicit_recalculate_user(trained_als, seed, size, with_dislikes):
     # GIVEN implicit's trained item factors and a user's signed confidences
     Y = trained_als.item_factors
@@ -87,6 +89,8 @@ def test_fold_in_solution_zeroes_the_gradient_of_the_als_loss(trained_als):
 
 def test_empty_history_gives_the_zero_vector(trained_als):
     Y = trained_als.item_factors
-    vector = fold_in(Y, Y.astype(np.float64).T @ Y, np.empty(0, np.intp), np.empty(0, np.float32), 0.1)
+    vector = fold_in(
+        Y, Y.astype(np.float64).T @ Y, np.empty(0, np.intp), np.empty(0, np.float32), 0.1
+    )
     assert vector.shape == (FACTORS,)
     assert not vector.any()

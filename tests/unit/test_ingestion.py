@@ -31,8 +31,15 @@ def model():
 
 def _apply(store, model, events, sequence="100", **kwargs):
     return apply_user_events(
-        user_id="u1", events=events, last_sequence=sequence, store=store, model=model,
-        limits=LIMITS, retry=NO_WAIT, sleep=lambda _: None, **kwargs,
+        user_id="u1",
+        events=events,
+        last_sequence=sequence,
+        store=store,
+        model=model,
+        limits=LIMITS,
+        retry=NO_WAIT,
+        sleep=lambda _: None,
+        **kwargs,
     )
 
 
@@ -49,7 +56,9 @@ def test_first_events_create_the_state_with_a_folded_vector(model):
     assert outcome.written and outcome.new_events == 3 and store.writes == 1
     assert stored.version == 1
     assert stored.state.model_version == model.version
-    np.testing.assert_allclose(stored.state.vector, fold_history(model, stored.state.history).vector)
+    np.testing.assert_allclose(
+        stored.state.vector, fold_history(model, stored.state.history).vector
+    )
 
 
 def test_redelivered_batch_writes_nothing_and_leaves_state_unchanged(model):
@@ -107,7 +116,9 @@ class RacingStore(InMemoryUserStateStore):
             self.races -= 1
             rival = self.get(state.user_id)
             base = rival.state if rival else UserState(user_id=state.user_id)
-            history, _ = merge_history(base.history, [make_event(f"rival{self.races}", minutes=5)], LIMITS)
+            history, _ = merge_history(
+                base.history, [make_event(f"rival{self.races}", minutes=5)], LIMITS
+            )
             super().put(replace(base, history=history), rival.version if rival else 0)
         return super().put(state, expected_version)
 
@@ -146,8 +157,12 @@ def test_version_conflict_is_what_the_fake_raises_for_a_stale_write():
 
 
 EVENT_POOL = [
-    make_event(f"p{n:02d}", item_id=f"i{n % 12}", minutes=n * 131 % 997,
-               event_type=[EventType.VIEW, EventType.CLICK, EventType.DISLIKE][n % 3])
+    make_event(
+        f"p{n:02d}",
+        item_id=f"i{n % 12}",
+        minutes=n * 131 % 997,
+        event_type=[EventType.VIEW, EventType.CLICK, EventType.DISLIKE][n % 3],
+    )
     for n in range(30)
 ]
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import pytest
+
 from recsys.metrics import (
     RankingAccumulator,
     average_precision_at_k,

@@ -27,19 +27,25 @@ def _archive() -> InMemoryArchive:
         for i in range(5)
         if (u + i) % 2 == 0
     ]
-    return InMemoryArchive({
-        TODAY: [_line(e) for e in events] + [b"not json", b'{"event_id": "x"}'],
-        TODAY - timedelta(days=1): [_line(events[0])],  # a Firehose duplicate
-        TODAY - timedelta(days=30): [_line(make_event("old", item_id="old-item"))],
-    })
+    return InMemoryArchive(
+        {
+            TODAY: [_line(e) for e in events] + [b"not json", b'{"event_id": "x"}'],
+            TODAY - timedelta(days=1): [_line(events[0])],  # a Firehose duplicate
+            TODAY - timedelta(days=30): [_line(make_event("old", item_id="old-item"))],
+        }
+    )
 
 
 def test_nightly_trains_on_the_window_and_publishes_pointer_last():
     models = InMemoryModelStore()
 
     report = run_nightly(
-        archive=_archive(), catalog=InMemoryCatalog(), models=models, config=CONFIG,
-        window_days=7, today=TODAY,
+        archive=_archive(),
+        catalog=InMemoryCatalog(),
+        models=models,
+        config=CONFIG,
+        window_days=7,
+        today=TODAY,
     )
 
     assert models.write_order[-1] == "models/current.json"
@@ -56,6 +62,12 @@ def test_nightly_with_no_valid_events_publishes_nothing():
     models = InMemoryModelStore()
     archive = InMemoryArchive({TODAY: [b"garbage"]})
     with pytest.raises(TrainingError, match="no valid events"):
-        run_nightly(archive=archive, catalog=InMemoryCatalog(), models=models, config=CONFIG,
-                    window_days=7, today=TODAY)
+        run_nightly(
+            archive=archive,
+            catalog=InMemoryCatalog(),
+            models=models,
+            config=CONFIG,
+            window_days=7,
+            today=TODAY,
+        )
     assert models.pointer is None

@@ -34,7 +34,11 @@ def test_best_items_come_first_and_unavailable_items_never_appear(small_model):
 
 def test_seen_and_explicitly_excluded_items_are_filtered(small_model):
     filters = Filters(exclude_items=frozenset({"i4", "i2"}))
-    assert _ids(rank_for_vector(small_model, np.ones(1, np.float32), filters, 3)) == ["i3", "i1", "i0"]
+    assert _ids(rank_for_vector(small_model, np.ones(1, np.float32), filters, 3)) == [
+        "i3",
+        "i1",
+        "i0",
+    ]
 
 
 def test_unknown_excluded_ids_are_skipped_and_counted(small_model):
@@ -46,12 +50,20 @@ def test_unknown_excluded_ids_are_skipped_and_counted(small_model):
 
 def test_category_include_keeps_items_in_any_listed_category(small_model):
     filters = Filters(include_categories=frozenset({"drama", "horror"}))
-    assert _ids(rank_for_vector(small_model, np.ones(1, np.float32), filters, 10)) == ["i4", "i2", "i0"]
+    assert _ids(rank_for_vector(small_model, np.ones(1, np.float32), filters, 10)) == [
+        "i4",
+        "i2",
+        "i0",
+    ]
 
 
 def test_category_exclude_removes_items_in_any_listed_category(small_model):
     filters = Filters(exclude_categories=frozenset({"comedy"}))
-    assert _ids(rank_for_vector(small_model, np.ones(1, np.float32), filters, 10)) == ["i4", "i3", "i0"]
+    assert _ids(rank_for_vector(small_model, np.ones(1, np.float32), filters, 10)) == [
+        "i4",
+        "i3",
+        "i0",
+    ]
 
 
 def test_unavailable_overlay_hides_items_the_model_thinks_available(small_model):
@@ -92,8 +104,10 @@ def test_top_k_agrees_with_a_full_sort_reference(seed):
     rng = np.random.default_rng(seed)
     n_items = 300
     factors = np.round(rng.normal(size=(n_items, 4)), 1)
-    categories = [tuple(rng.choice(["a", "b", "c", "d"], size=rng.integers(0, 3), replace=False))
-                  for _ in range(n_items)]
+    categories = [
+        tuple(rng.choice(["a", "b", "c", "d"], size=rng.integers(0, 3), replace=False))
+        for _ in range(n_items)
+    ]
     model, _ = make_model(factors, categories=categories, available=rng.random(n_items) > 0.1)
     vector = np.round(rng.normal(size=4), 1).astype(np.float32)
     filters = Filters(

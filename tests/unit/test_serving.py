@@ -86,7 +86,9 @@ def test_cache_without_any_published_model_raises_model_not_found(model_store):
 def test_unknown_user_gets_popular_items(model_store):
     model = _published(model_store, np.eye(3), popularity=np.array([0.1, 0.9, 0.5]))
     response, _ = recommend(
-        user_id="nobody", request=RecommendationRequest(k=2), store=InMemoryUserStateStore(),
+        user_id="nobody",
+        request=RecommendationRequest(k=2),
+        store=InMemoryUserStateStore(),
         model=model,
     )
     assert response.source == "popular"
@@ -122,7 +124,9 @@ def test_stored_vector_of_the_current_model_is_used_as_is(model_store):
     vector = np.array([0.0, 1.0], dtype=np.float32)
     store.put(UserState("u1", history, vector, model.version), 0)
 
-    response, stats = recommend(user_id="u1", request=RecommendationRequest(k=1), store=store, model=model)
+    response, stats = recommend(
+        user_id="u1", request=RecommendationRequest(k=1), store=store, model=model
+    )
 
     assert [item.item_id for item in response.items] == ["i1"]
     assert not stats.refolded
@@ -134,15 +138,22 @@ def test_history_of_items_the_model_does_not_know_falls_back_to_popular(model_st
     store = InMemoryUserStateStore()
     history, _ = merge_history((), [make_event("a", item_id="brand-new")], HistoryLimits())
     store.put(UserState("u1", history), 0)
-    response, stats = recommend(user_id="u1", request=RecommendationRequest(k=1), store=store, model=model)
+    response, stats = recommend(
+        user_id="u1", request=RecommendationRequest(k=1), store=store, model=model
+    )
     assert response.source == "popular"
     assert stats.unknown_history_items == 1
 
 
 @pytest.mark.parametrize(
     "fields, bad_field",
-    [({"k": 0}, "k"), ({"k": 101}, "k"), ({"exclude": ["x" * 65]}, "exclude"),
-     ({"exclude": [f"i{n}" for n in range(101)]}, "exclude"), ({"colour": "red"}, "colour")],
+    [
+        ({"k": 0}, "k"),
+        ({"k": 101}, "k"),
+        ({"exclude": ["x" * 65]}, "exclude"),
+        ({"exclude": [f"i{n}" for n in range(101)]}, "exclude"),
+        ({"colour": "red"}, "colour"),
+    ],
 )
 def test_invalid_requests_name_the_field(fields, bad_field):
     with pytest.raises(ValidationError) as caught:

@@ -94,8 +94,14 @@ def test_largest_allowed_state_serializes_under_100_kb():
     limits = HistoryLimits()
     long_id = "x" * (MAX_ID_LENGTH - 4)
     events = [
-        make_event(f"{n:04d}{long_id}", user_id="u" * MAX_ID_LENGTH, item_id=f"{n:04d}{long_id}",
-                   event_type=EventType.RATING, value=5.0, minutes=n)
+        make_event(
+            f"{n:04d}{long_id}",
+            user_id="u" * MAX_ID_LENGTH,
+            item_id=f"{n:04d}{long_id}",
+            event_type=EventType.RATING,
+            value=5.0,
+            minutes=n,
+        )
         for n in range(limits.max_events + 50)
     ]
     history, _ = merge_history((), events, limits)
@@ -130,5 +136,7 @@ def test_vector_of_a_wrong_length_is_reported_as_corrupt():
 
 
 def test_seen_items_are_the_items_in_the_history():
-    history, _ = merge_history((), [make_event("a", item_id="i1"), make_event("b", item_id="i2")], LIMITS)
+    history, _ = merge_history(
+        (), [make_event("a", item_id="i1"), make_event("b", item_id="i2")], LIMITS
+    )
     assert UserState(user_id="u1", history=history).seen_items == {"i1", "i2"}

@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 
-from recsys.config import ALSConfig, ModelConfig, WeightConfig
+from recsys.config import ALSConfig, HistoryLimits, ModelConfig, WeightConfig
 from recsys.errors import TrainingError
 from recsys.events import EventType
 from recsys.foldin import fold_history
 from recsys.interactions import InteractionLog
 from recsys.scoring import Filters, rank_for_vector
 from recsys.state import merge_history
-from recsys.config import HistoryLimits
 from recsys.training import confidence_matrix, item_popularity, train_model
 from tests.factories import make_event
 
@@ -21,13 +20,35 @@ WEIGHTS = WeightConfig(half_life_days=10.0)
 def test_confidence_sums_decayed_weights_per_pair_and_signs_dislikes():
     # GIVEN u1 viewed i1 ten days before the cut-off and clicked it at the cut-off,
     # u1 disliked i2, and u2 viewed then disliked i3 (weights 1 and -4)
-    log = InteractionLog.from_events([
-        make_event("a", user_id="u1", item_id="i1", minutes=0),
-        make_event("b", user_id="u1", item_id="i1", event_type=EventType.CLICK, minutes=10 * DAY_MINUTES),
-        make_event("c", user_id="u1", item_id="i2", event_type=EventType.DISLIKE, minutes=10 * DAY_MINUTES),
-        make_event("d", user_id="u2", item_id="i3", event_type=EventType.VIEW, minutes=10 * DAY_MINUTES),
-        make_event("e", user_id="u2", item_id="i3", event_type=EventType.DISLIKE, minutes=10 * DAY_MINUTES),
-    ])
+    log = InteractionLog.from_events(
+        [
+            make_event("a", user_id="u1", item_id="i1", minutes=0),
+            make_event(
+                "b",
+                user_id="u1",
+                item_id="i1",
+                event_type=EventType.CLICK,
+                minutes=10 * DAY_MINUTES,
+            ),
+            make_event(
+                "c",
+                user_id="u1",
+                item_id="i2",
+                event_type=EventType.DISLIKE,
+                minutes=10 * DAY_MINUTES,
+            ),
+            make_event(
+                "d", user_id="u2", item_id="i3", event_type=EventType.VIEW, minutes=10 * DAY_MINUTES
+            ),
+            make_event(
+                "e",
+                user_id="u2",
+                item_id="i3",
+                event_type=EventType.DISLIKE,
+                minutes=10 * DAY_MINUTES,
+            ),
+        ]
+    )
     cutoff_ms = log.timestamps_ms.max()
 
     # WHEN the matrix is built with alpha = 2
@@ -43,10 +64,12 @@ def test_confidence_sums_decayed_weights_per_pair_and_signs_dislikes():
 
 def test_pairs_whose_weights_cancel_out_are_left_unobserved():
     weights = WeightConfig(type_weights={**WEIGHTS.type_weights, EventType.DISLIKE: -1.0})
-    log = InteractionLog.from_events([
-        make_event("a", item_id="i1", event_type=EventType.VIEW),
-        make_event("b", item_id="i1", event_type=EventType.DISLIKE),
-    ])
+    log = InteractionLog.from_events(
+        [
+            make_event("a", item_id="i1", event_type=EventType.VIEW),
+            make_event("b", item_id="i1", event_type=EventType.DISLIKE),
+        ]
+    )
     matrix = confidence_matrix(log, weights, alpha=2.0, reference_ms=int(log.timestamps_ms.max()))
     assert matrix.nnz == 0
 
@@ -66,12 +89,20 @@ def test_repeated_event_ids_count_once():
 
 def test_popularity_sums_positive_decayed_weights_scaled_to_one():
     # i1: two views now (2); i2: one view a half-life ago (0.5) and a dislike (ignored)
-    log = InteractionLog.from_events([
-        make_event("a", item_id="i1", minutes=10 * DAY_MINUTES),
-        make_event("b", user_id="u2", item_id="i1", minutes=10 * DAY_MINUTES),
-        make_event("c", item_id="i2", minutes=0),
-        make_event("d", user_id="u3", item_id="i2", event_type=EventType.DISLIKE, minutes=10 * DAY_MINUTES),
-    ])
+    log = InteractionLog.from_events(
+        [
+            make_event("a", item_id="i1", minutes=10 * DAY_MINUTES),
+            make_event("b", user_id="u2", item_id="i1", minutes=10 * DAY_MINUTES),
+            make_event("c", item_id="i2", minutes=0),
+            make_event(
+                "d",
+                user_id="u3",
+                item_id="i2",
+                event_type=EventType.DISLIKE,
+                minutes=10 * DAY_MINUTES,
+            ),
+        ]
+    )
     popularity = item_popularity(log, WEIGHTS, reference_ms=int(log.timestamps_ms.max()))
     assert popularity.tolist() == pytest.approx([1.0, 0.25])
 
@@ -110,7 +141,9 @@ def test_checkerboard_held_back_diagonal_ranks_first_after_fold_in(checkerboard)
     size, events, trained = checkerboard
     model = trained.model
     for user in range(size):
-        history, _ = merge_history((), [e for e in events if e.user_id == f"u{user}"], HistoryLimits())
+        history, _ = merge_history(
+            (), [e for e in events if e.user_id == f"u{user}"], HistoryLimits()
+        )
         vector = fold_history(model, history).vector
         seen = frozenset(entry.item_id for entry in history)
         ranking = rank_for_vector(model, vector, Filters(exclude_items=seen), 1)

@@ -17,20 +17,28 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from recsys.errors import InvalidEventError, InvalidRequestError, ModelNotFoundError
 
 
-def error_response(status: int, code: str, message: str, fields: list[dict[str, str]] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, fields: list[dict[str, str]] | None = None
+) -> Response:
     """A JSON error response."""
     body: dict[str, Any] = {"error": code, "message": message}
     if fields:
         body["fields"] = fields
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+    )
 
 
 def validation_fields(errors: list[Any]) -> list[dict[str, str]]:
     """Pydantic-style errors as ``[{"field": ..., "problem": ...}]``, without echoing input."""
     fields = []
     for error in errors:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
-        fields.append({"field": ".".join(location) or "request", "problem": str(error.get("msg", ""))})
+        location = [
+            str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")
+        ]
+        fields.append(
+            {"field": ".".join(location) or "request", "problem": str(error.get("msg", ""))}
+        )
     return fields
 
 

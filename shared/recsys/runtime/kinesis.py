@@ -72,13 +72,15 @@ def handle_kinesis_batch(
             return
         batch.add(parsed, record.kinesis.sequence_number, record)
 
-    with processor(records=event.get("Records", []), handler=record_handler, lambda_context=context):
+    with processor(
+        records=event.get("Records", []), handler=record_handler, lambda_context=context
+    ):
         processor.process()
         _apply_by_user(batch, deps=deps, processor=processor, summary=summary, logger=logger)
 
     _publish(summary, metrics)
     logger.info("processed kinesis batch", **summary.__dict__)
-    return processor.response()
+    return dict(processor.response())
 
 
 def _record_payload(record: KinesisStreamRecord) -> bytes:
@@ -112,16 +114,18 @@ def _reject(
     )
     if deps.dead_letters is None:
         raise error
-    deps.dead_letters.send({
-        "reason": error.reason,
-        "event_id": error.event_id,
-        "sequence_number": record.kinesis.sequence_number,
-        "partition_key": record.kinesis.partition_key,
-        "event_source_arn": record.event_source_arn,
-        "event_id_in_stream": record.event_id,
-        "data": record.kinesis.get("data"),
-        "rejected_at": datetime.now(UTC).isoformat(),
-    })
+    deps.dead_letters.send(
+        {
+            "reason": error.reason,
+            "event_id": error.event_id,
+            "sequence_number": record.kinesis.sequence_number,
+            "partition_key": record.kinesis.partition_key,
+            "event_source_arn": record.event_source_arn,
+            "event_id_in_stream": record.event_id,
+            "data": record.kinesis.get("data"),
+            "rejected_at": datetime.now(UTC).isoformat(),
+        }
+    )
     summary.dead_lettered += 1
 
 
@@ -171,7 +175,9 @@ def _apply_by_user(
 def _publish(summary: BatchSummary, metrics: Metrics) -> None:
     metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=summary.records)
     metrics.add_metric(name="EventsApplied", unit=MetricUnit.Count, value=summary.new_events)
-    metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=summary.duplicate_events)
+    metrics.add_metric(
+        name="DuplicateEvents", unit=MetricUnit.Count, value=summary.duplicate_events
+    )
     metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=summary.dead_lettered)
     metrics.add_metric(name="UsersWritten", unit=MetricUnit.Count, value=summary.users_written)
     metrics.add_metric(name="UsersFailed", unit=MetricUnit.Count, value=summary.users_failed)

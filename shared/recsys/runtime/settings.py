@@ -34,10 +34,13 @@ class _Settings(BaseModel):
         """
         source = os.environ if environ is None else environ
         try:
-            return cls.model_validate({name: source[name] for name in cls.model_fields if name in source})
+            return cls.model_validate(
+                {name: source[name] for name in cls.model_fields if name in source}
+            )
         except ValidationError as error:
             problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                for e in error.errors(include_url=False)
             )
             raise SettingsError(f"invalid environment for {cls.__name__}: {problems}") from None
 

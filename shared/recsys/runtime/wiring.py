@@ -29,7 +29,7 @@ CLIENT_CONFIG = Config(
 
 def client(service: str) -> Any:
     """A boto3 client with the project's retry and timeout settings."""
-    return boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=CLIENT_CONFIG)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recsys.errors import TrainingError
-from recsys.nightly import run_nightly
+from recsys.nightly import QualityGate, run_nightly
 from recsys.runtime.settings import TrainSettings
 from recsys.runtime.wiring import train_dependencies
 
@@ -35,6 +35,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             config=settings.model_config_,
             window_days=settings.TRAIN_WINDOW_DAYS,
             today=today,
+            gate=QualityGate(max_relative_drop=settings.QUALITY_MAX_RELATIVE_DROP),
         )
     except TrainingError as error:
         # Retrying cannot create events that are not there; the serving model stays.
@@ -42,11 +43,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="ModelsPublished", unit=MetricUnit.Count, value=0)
         return {"published": False, "reason": str(error)}
 
-    metrics.add_metric(name="ModelsPublished", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ModelsPublished", unit=MetricUnit.Count, value=int(report.published))
     metrics.add_metric(name="EventsTrained", unit=MetricUnit.Count, value=report.events_trained)
     metrics.add_metric(name="TrainSeconds", unit=MetricUnit.Seconds, value=report.train_seconds)
-    logger.info("published model", **report.as_dict())
-    return {"published": True, **report.as_dict()}
+    if report.published:
+        logger.info("published model", **report.as_dict())
+    else:
+        logger.warning("quality gate kept the serving model", **report.as_dict())
+    return report.as_dict()
 
 
 def _schedule_day(event: dict[str, Any]) -> date:

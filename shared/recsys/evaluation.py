@@ -165,3 +165,41 @@ def _lists_before_event(
         no_update = [item.item_id for item in rank_for_vector(model, frozen, filters, k).items]
 
     return {"realtime": realtime, "no_update": no_update, "popularity": popular}
+
+
+def holdout_hit_rate(
+    model: ItemModel,
+    histories: dict[str, tuple[HistoryEntry, ...]],
+    holdout_items: dict[str, frozenset[str]],
+    k: int,
+) -> float:
+    """Share of users with at least one held-out item in their top k.
+
+    Each user's vector is folded from their history before the holdout, exactly as
+    ingestion would; what they have seen is excluded. Users without a history are skipped:
+    popularity serves them whatever model is published.
+
+    Parameters
+    ----------
+    model
+        The model to judge.
+    histories
+        Each user's retained history before the holdout period.
+    holdout_items
+        Items each user went on to use during the holdout period.
+    k
+        List length.
+    """
+    hits, users = 0, 0
+    for user_id, targets in holdout_items.items():
+        history = histories.get(user_id)
+        if not history:
+            continue
+        folded = fold_history(model, history)
+        if folded.items_used == 0:
+            continue
+        seen = frozenset(entry.item_id for entry in history)
+        ranking = rank_for_vector(model, folded.vector, Filters(exclude_items=seen), k)
+        users += 1
+        hits += any(item.item_id in targets for item in ranking.items)
+    return hits / users if users else float("nan")

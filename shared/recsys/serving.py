@@ -20,7 +20,7 @@ from recsys.errors import ModelIntegrityError, ModelNotFoundError
 from recsys.events import Identifier
 from recsys.foldin import fold_history
 from recsys.model import ItemModel, load_model, parse_manifest
-from recsys.ports import ModelStore, UserStateStore
+from recsys.ports import ModelPointer, ModelStore, UserStateStore
 from recsys.scoring import Filters, rank_by_popularity, rank_for_vector
 
 logger = logging.getLogger(__name__)
@@ -82,20 +82,7 @@ class ModelCache:
                 return
             if self._model is not None and pointer.version == self._model.version:
                 return
-
-            started = time.perf_counter()
-            logger.info("loading model %s", pointer.version)
-            manifest = parse_manifest(self._store.read_object(pointer.manifest_key))
-            if manifest.version != pointer.version or manifest.sha256 != pointer.sha256:
-                raise ModelIntegrityError("pointer and manifest disagree on version or sha256")
-            model = load_model(self._store.read_object(pointer.payload_key), manifest)
-            logger.info(
-                "loaded model %s with %d items in %.3fs",
-                model.version,
-                model.n_items,
-                time.perf_counter() - started,
-            )
-            self._model = model
+            self._model = load_pointed_model(self._store, pointer)
             self.last_error = None
         except Exception as error:  # noqa: BLE001 - see the comment above
             self.last_error = f"{error.__class__.__name__}: {error}"
@@ -104,6 +91,37 @@ class ModelCache:
                 self._model.version if self._model else "no model",
                 self.last_error,
             )
+
+
+def load_pointed_model(store: ModelStore, pointer: ModelPointer) -> ItemModel:
+    """Load and verify the model a pointer names.
+
+    Raises
+    ------
+    ModelIntegrityError
+        When the manifest disagrees with the pointer, or the payload fails its checks.
+    ModelNotFoundError
+        When an object the pointer names is missing.
+    """
+    started = time.perf_counter()
+    logger.info("loading model %s", pointer.version)
+    manifest = parse_manifest(store.read_object(pointer.manifest_key))
+    if manifest.version != pointer.version or manifest.sha256 != pointer.sha256:
+        raise ModelIntegrityError("pointer and manifest disagree on version or sha256")
+    model = load_model(store.read_object(pointer.payload_key), manifest)
+    logger.info(
+        "loaded model %s with %d items in %.3fs",
+        model.version,
+        model.n_items,
+        time.perf_counter() - started,
+    )
+    return model
+
+
+def load_published_model(store: ModelStore) -> ItemModel | None:
+    """The model the pointer names, or None when nothing was ever published."""
+    pointer = store.read_pointer()
+    return None if pointer is None else load_pointed_model(store, pointer)
 
 
 class RecommendationRequest(BaseModel):

@@ -87,6 +87,9 @@ class TrainSettings(_Settings):
     ALS_ALPHA: float = Field(default=2.0, gt=0)
     ALS_ITERATIONS: int = Field(default=15, ge=1, le=100)
     HALF_LIFE_DAYS: float = Field(default=30.0, gt=0)
+    QUALITY_MAX_RELATIVE_DROP: float = Field(
+        default=0.1, ge=0, le=1, description="Largest holdout hit-rate drop a new model may show."
+    )
 
     @property
     def model_config_(self) -> ModelConfig:

@@ -60,26 +60,30 @@ def make_model(
 
 
 def kinesis_event(
-    payloads: list[tuple[str, bytes]], first_sequence: int = 10**20, shard: str = "shardId-000000000000"
+    payloads: list[tuple[str, bytes]],
+    first_sequence: int = 10**20,
+    shard: str = "shardId-000000000000",
 ) -> dict[str, Any]:
     """A Lambda Kinesis event carrying ``(partition key, data)`` payloads, in order."""
     records = []
     for offset, (partition_key, data) in enumerate(payloads):
         sequence = str(first_sequence + offset)
-        records.append({
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "partitionKey": partition_key,
-                "sequenceNumber": sequence,
-                "data": base64.b64encode(data).decode(),
-                "approximateArrivalTimestamp": 1764840000.0 + offset / 1000,
-            },
-            "eventSource": "aws:kinesis",
-            "eventVersion": "1.0",
-            "eventID": f"{shard}:{sequence}",
-            "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": "arn:aws:iam::123456789012:role/ingest",
-            "awsRegion": "us-east-1",
-            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/events",
-        })
+        records.append(
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": partition_key,
+                    "sequenceNumber": sequence,
+                    "data": base64.b64encode(data).decode(),
+                    "approximateArrivalTimestamp": 1764840000.0 + offset / 1000,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard}:{sequence}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/ingest",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/events",
+            }
+        )
     return {"Records": records}

@@ -8,6 +8,7 @@ share it, and starting the second would empty the first, so a process runs one a
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import socket
@@ -116,6 +117,57 @@ _process_lock = threading.Lock()
 _running_in_process: MotoServer | None = None
 
 
+_KINESIS_LOCK = threading.RLock()
+
+
+def _serialize_kinesis_shards() -> None:
+    """Make moto's shard reads and writes safe and fast under concurrency, once per process.
+
+    moto's threaded server runs every request on its own thread, and its Kinesis shard
+    iterates the record dictionary while a concurrent PutRecords inserts into it ("mutated
+    during iteration", a 500 that botocore then retries). Its GetRecords also scans every
+    record ever put, so a poller falls further behind the longer the stream gets. A lock
+    restores the exclusion Kinesis guarantees, and a sorted list of sequence numbers kept
+    beside the records lets GetRecords start where the iterator points.
+    """
+    from moto.kinesis.models import Shard
+
+    if getattr(Shard, "_recsys_serialized", False):
+        return
+    original_put = Shard.put_record
+
+    def put_record(self: Any, *args: Any, **kwargs: Any) -> str:
+        with _KINESIS_LOCK:
+            sequence = original_put(self, *args, **kwargs)
+            _sequence_index(self).append(int(sequence))
+            return str(sequence)
+
+    def get_records(self: Any, last_sequence_id: str, limit: int | None) -> tuple[Any, ...]:
+        with _KINESIS_LOCK:
+            keys = _sequence_index(self)
+            first = bisect.bisect_right(keys, int(last_sequence_id))
+            chosen = keys[first : first + limit] if limit else keys[first:]
+            if not chosen:
+                return [], int(last_sequence_id), 0
+            records = [self.records[key] for key in chosen]
+            newest = self.records[keys[-1]]
+            behind_ms = int((newest.created_at - records[-1].created_at) * 1000)
+            return records, chosen[-1], behind_ms
+
+    Shard.put_record = put_record  # type: ignore[method-assign]
+    Shard.get_records = get_records  # type: ignore[method-assign]
+    Shard._recsys_serialized = True  # type: ignore[attr-defined]
+
+
+def _sequence_index(shard: Any) -> list[int]:
+    """Sorted sequence numbers of a shard's records, rebuilt if moto changed them itself."""
+    keys: list[int] | None = getattr(shard, "_recsys_keys", None)
+    if keys is None or len(keys) != len(shard.records):
+        keys = sorted(shard.records)
+        shard._recsys_keys = keys
+    return keys
+
+
 class MotoServer:
     """A moto server in a thread of this process, listening on 127.0.0.1.
 
@@ -194,6 +246,9 @@ class MotoServer:
 
         if self._requested_port:
             _ensure_port_is_free(self._requested_port)
+        # NOTE: patches moto's internals (Shard.get_records/put_record) for thread safety and
+        # speed; revisit when moto's Kinesis backend is safe for concurrent requests.
+        _serialize_kinesis_shards()
         server = ThreadedMotoServer(ip_address=HOST, port=self._requested_port, verbose=False)
         server.start()
         host, port = server.get_host_and_port()

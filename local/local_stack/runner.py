@@ -127,6 +127,7 @@ class _WorkerSpec:
     layer_dir: str | None
     handler: str
     environment: dict[str, str]
+    log_path: str | None = None
 
 
 # ------------------------------------------------------------- inside the worker ---
@@ -196,6 +197,14 @@ def _become_function(spec: _WorkerSpec) -> None:
     leading = [spec.code_dir] + ([spec.layer_dir] if spec.layer_dir else [])
     sys.path[:] = leading + [entry for entry in sys.path if entry and entry not in leading]
     os.chdir(spec.code_dir)
+
+    if spec.log_path:
+        # Like CloudWatch Logs: the function's stdout and stderr (Powertools' JSON lines, EMF
+        # metrics) go to a log of their own instead of the caller's terminal.
+        log = open(spec.log_path, "a", buffering=1)  # noqa: SIM115 - open until the worker ends
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
 
     # Lambda's runtime gives the root logger a handler; without one, warnings from
     # handler code would be lost.
@@ -290,6 +299,8 @@ class FunctionRunner:
         Time allowed to start the worker and import the handler.
     region, account_id : str
         Used in the worker's region variables and the function ARN.
+    log_path : Path, optional
+        File that receives the worker's stdout and stderr; the caller's terminal otherwise.
 
     Raises
     ------
@@ -317,6 +328,7 @@ class FunctionRunner:
         init_timeout_s: float = DEFAULT_INIT_TIMEOUT_S,
         region: str = DEFAULT_REGION,
         account_id: str = DEFAULT_ACCOUNT_ID,
+        log_path: Path | None = None,
     ) -> None:
         endpoint = endpoint_url or environment.get("AWS_ENDPOINT_URL")
         if not endpoint:
@@ -341,6 +353,7 @@ class FunctionRunner:
             environment=self._worker_environment(
                 environment, endpoint, region, memory_mb, handler, code_dir
             ),
+            log_path=str(log_path.resolve()) if log_path is not None else None,
         )
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()

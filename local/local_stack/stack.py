@@ -236,6 +236,9 @@ class LocalStack:
         Local buffering interval of the archive (the template's is 300 s).
     poll_interval_s : float
         Pause between reads of an idle shard, for the mapping and the archive.
+    function_log : Path, optional
+        File that collects every function's stdout and stderr (their logs and metrics), as
+        CloudWatch Logs would; by default they print to this process's terminal.
 
     Examples
     --------
@@ -260,12 +263,14 @@ class LocalStack:
         parameter_overrides: Mapping[str, str] | None = None,
         firehose_interval_s: float = 1.0,
         poll_interval_s: float = 0.05,
+        function_log: Path | None = None,
     ) -> None:
         self.repo_root = repo_root.resolve()
         self.prefix = prefix
         self.parameter_overrides = dict(parameter_overrides or {})
         self.firehose_interval_s = firehose_interval_s
         self.poll_interval_s = poll_interval_s
+        self.function_log = function_log
         self._options = (start_api, start_poller, start_firehose)
         self._api_port = api_port
 
@@ -411,6 +416,7 @@ class LocalStack:
                 memory_mb=spec.memory_mb,
                 timeout_s=spec.timeout_s,
                 account_id=self.account_id,
+                log_path=self.function_log,
             )
 
     def _start_mappings(self) -> None:

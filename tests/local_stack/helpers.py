@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-_SETTLE_TIMEOUT_S = 10.0
+_SETTLE_TIMEOUT_S = 30.0
 
 
 def write_function(directory: Path, source: str) -> Path:

@@ -61,7 +61,7 @@ def _deps(deployment, dynamodb: Any, sqs: Any | None = None) -> IngestDependenci
 
 
 def _deliver_like_lambda(
-    deps: IngestDependencies, records: list[dict], max_rounds: int = 200
+    deps: IngestDependencies, records: list[dict], max_rounds: int = 400
 ) -> int:
     """Deliver, then redeliver from the lowest failed sequence number until none fail."""
     processor = BatchProcessor(
@@ -90,27 +90,49 @@ def _deliver_like_lambda(
     raise AssertionError("records still failing after the delivery limit")
 
 
-def test_throttled_writes_are_reported_and_redelivery_applies_each_event_once(deployment):
-    # GIVEN DynamoDB throttling 5% of reads and writes past botocore's own retries
-    payloads, expected = _events(300, users=12, seed=1)
+def _throttled_dynamodb(deployment, rate: float) -> FaultInjectingClient:
     plan = FaultPlan(
-        rate=0.05,
+        rate=rate,
         error_code="ProvisionedThroughputExceededException",
         operations=frozenset({"get_item", "put_item"}),
         seed=2,
     )
-    faulty = FaultInjectingClient(deployment.client("dynamodb"), plan)
+    return FaultInjectingClient(deployment.client("dynamodb"), plan)
 
-    # WHEN the stream is delivered the way Lambda does, retrying from the lowest failure
-    rounds_with_failures = _deliver_like_lambda(
-        _deps(deployment, faulty), kinesis_event(payloads)["Records"]
-    )
 
-    # THEN faults happened and were reported, yet every user holds exactly their events
-    assert sum(faulty.injected.values()) > 3 and rounds_with_failures > 0
+def _assert_exactly(deployment, expected: dict[str, set[str]]) -> None:
     store = DynamoDBUserStateStore(deployment.client("dynamodb"), deployment.resources.table_name)
     for user, event_ids in expected.items():
-        assert {entry.event_id for entry in store.get(user).state.history} == event_ids
+        assert sorted(e.event_id for e in store.get(user).state.history) == sorted(event_ids)
+
+
+def test_occasional_throttling_is_absorbed_by_retries_inside_the_invocation(deployment):
+    # GIVEN DynamoDB throttling 10% of reads and writes past botocore's own retries
+    payloads, expected = _events(300, users=12, seed=1)
+    faulty = _throttled_dynamodb(deployment, rate=0.1)
+
+    # WHEN the stream is delivered
+    records = kinesis_event(payloads)["Records"]
+    rounds_with_failures = _deliver_like_lambda(_deps(deployment, faulty), records)
+
+    # THEN faults happened, no record needed redelivery, every user holds exactly their events
+    assert sum(faulty.injected.values()) > 0
+    assert rounds_with_failures == 0
+    _assert_exactly(deployment, expected)
+
+
+def test_persistent_throttling_is_reported_and_redelivery_applies_each_event_once(deployment):
+    # GIVEN DynamoDB throttling 30% of calls: some users fail all their attempts
+    payloads, expected = _events(300, users=12, seed=1)
+    faulty = _throttled_dynamodb(deployment, rate=0.3)
+
+    # WHEN the stream is delivered the way Lambda does, retrying from the lowest failure
+    records = kinesis_event(payloads)["Records"]
+    rounds_with_failures = _deliver_like_lambda(_deps(deployment, faulty), records)
+
+    # THEN failures were reported and redelivered, yet every user holds exactly their events
+    assert rounds_with_failures > 0
+    _assert_exactly(deployment, expected)
 
 
 def test_poison_record_is_reported_for_retry_when_the_failure_queue_is_throttled(deployment):

@@ -8,15 +8,17 @@ and one conditional write. Outcomes per record:
 - permanently invalid (not base64, not JSON, wrong schema): sent to the dead-letter queue with
   the reason and acknowledged, so it never stalls the shard; without a queue it is reported
   as a batch item failure and Lambda's own retry and on-failure destination take over;
-- valid but its user's write failed (lost races, throttling after botocore's retries): every
-  record of that user is reported in ``batchItemFailures``; Lambda delivers them again from the
-  lowest one, and the idempotent merge makes the redelivery safe.
+- valid but its user's write failed (lost races, throttling): the user's update is tried
+  again a few times with jittered backoff (safe: the merge is idempotent); if it still fails,
+  every record of that user is reported in ``batchItemFailures``, and Lambda delivers them
+  again from the lowest one.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,13 +29,30 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from botocore.exceptions import ClientError
 
 from recsys.errors import InvalidEventError
-from recsys.events import parse_event
-from recsys.ingestion import UserBatch, apply_user_events, latest_sequence
+from recsys.events import Event, parse_event
+from recsys.ingestion import UserBatch, UserOutcome, apply_user_events, latest_sequence
+from recsys.model import ItemModel
 from recsys.runtime.wiring import IngestDependencies
 
 MAX_RECORD_BYTES = 4096
+USER_ATTEMPTS = 3
+RETRY_BASE_DELAY_S = 0.05
+
+# Errors that say "not now" rather than "never": retrying the same idempotent update is safe.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "TransactionConflictException",
+    }
+)
 
 
 @dataclass
@@ -141,14 +160,7 @@ def _apply_by_user(
     for user_id, items in batch.events.items():
         started = time.perf_counter()
         try:
-            outcome = apply_user_events(
-                user_id=user_id,
-                events=[event for event, _, _ in items],
-                last_sequence=latest_sequence(sequence for _, sequence, _ in items),
-                store=deps.states,
-                model=model,
-                limits=deps.settings.history_limits,
-            )
+            outcome = _apply_with_retries(user_id, items, deps=deps, model=model, logger=logger)
         except Exception:  # noqa: BLE001 - any failure of this user must mean "deliver again"
             summary.users_failed += 1
             logger.exception("user update failed; records will be redelivered", user_id=user_id)
@@ -170,6 +182,34 @@ def _apply_by_user(
             model_version=model.version if model else None,
             seconds=round(time.perf_counter() - started, 4),
         )
+
+
+def _apply_with_retries(
+    user_id: str,
+    items: list[tuple[Event, str, KinesisStreamRecord]],
+    *,
+    deps: IngestDependencies,
+    model: ItemModel | None,
+    logger: Logger,
+) -> UserOutcome:
+    """Apply one user's events, retrying transient AWS errors with jittered backoff."""
+    for attempt in range(1, USER_ATTEMPTS + 1):
+        try:
+            return apply_user_events(
+                user_id=user_id,
+                events=[event for event, _, _ in items],
+                last_sequence=latest_sequence(sequence for _, sequence, _ in items),
+                store=deps.states,
+                model=model,
+                limits=deps.settings.history_limits,
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code not in TRANSIENT_ERROR_CODES or attempt == USER_ATTEMPTS:
+                raise
+            logger.warning("transient error, retrying user", user_id=user_id, code=code)
+            time.sleep(random.uniform(0, RETRY_BASE_DELAY_S * 2**attempt))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _publish(summary: BatchSummary, metrics: Metrics) -> None:

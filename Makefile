@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help test lint format replay demo local bench bench-quick chaos clean
+.PHONY: help test lint format replay demo local bench bench-quick chaos openapi clean
 
 help:
 	@echo "make demo    - run the whole product locally on MovieLens 100K (no Docker, no AWS)"
@@ -14,6 +14,7 @@ help:
 	@echo "make local   - start the local stack (moto + poller + API on 127.0.0.1:3000)"
 	@echo "make bench   - benchmarks, writes build/bench.json and build/bench.md"
 	@echo "make chaos   - replay through the local stack with injected faults"
+	@echo "make openapi - regenerate docs/openapi.json from the API code"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,9 @@ bench-quick: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python scripts/chaos.py
+
+openapi: $(STAMP)
+	$(BIN)/python scripts/openapi.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache .aws-sam

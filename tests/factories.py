@@ -43,6 +43,7 @@ def make_model(
     available: np.ndarray | None = None,
     categories: list[tuple[str, ...]] | None = None,
     config: ModelConfig | None = None,
+    attributes: list[tuple[str, ...]] | None = None,
 ) -> tuple[ItemModel, bytes]:
     """A model with the given factors; other fields default to neutral values."""
     n_items = item_factors.shape[0]
@@ -56,6 +57,7 @@ def make_model(
         popularity=np.zeros(n_items) if popularity is None else popularity,
         available=np.ones(n_items, dtype=bool) if available is None else available,
         item_categories=categories or [()] * n_items,
+        item_attributes=attributes,
     )
 
 

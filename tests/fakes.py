@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, date, datetime
 
 from recsys.catalog import CatalogItem
 from recsys.errors import ModelNotFoundError
-from recsys.ports import ModelPointer, StoredState, VersionConflict
+from recsys.events import Event
+from recsys.ports import ModelPointer, PublishOutcome, StoredState, VersionConflict
 from recsys.state import UserState
 
 
@@ -85,3 +86,39 @@ class InMemoryCatalog:
 
     def read_catalog(self) -> list[CatalogItem]:
         return list(self.items)
+
+
+class InMemoryDeletionRegistry:
+    """Dictionary-backed :class:`~recsys.ports.DeletionRegistry`; logs calls in order."""
+
+    def __init__(self, markers: dict[str, int] | None = None, log: list[str] | None = None) -> None:
+        self.markers = dict(markers or {})
+        self.log = log if log is not None else []
+
+    def record(self, user_id: str, deleted_at_ms: int) -> None:
+        self.log.append(f"marker {user_id}")
+        self.markers[user_id] = deleted_at_ms
+
+    def deleted_at(self, user_ids: Collection[str]) -> dict[str, int]:
+        return {user: self.markers[user] for user in user_ids if user in self.markers}
+
+    def all_deletions(self) -> dict[str, int]:
+        return dict(self.markers)
+
+
+class RecordingPublisher:
+    """:class:`~recsys.ports.EventPublisher` that keeps what it was given; refuses some ids."""
+
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+        self.published: list[Event] = []
+        self.refuse = refuse
+
+    def publish(self, events: Sequence[Event]) -> list[PublishOutcome]:
+        outcomes = []
+        for event in events:
+            if event.event_id in self.refuse:
+                outcomes.append(PublishOutcome(error="ProvisionedThroughputExceededException"))
+            else:
+                self.published.append(event)
+                outcomes.append(PublishOutcome(sequence_number=str(len(self.published))))
+        return outcomes

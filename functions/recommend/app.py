@@ -1,4 +1,8 @@
-"""Recommend: REST requests from the apps -> a user's list, scored against the cached model."""
+"""Recommend: the REST API of the apps (lists, ranking, events, catalogue, deletion, health).
+
+The routes live in :mod:`recsys.runtime.api`; this module only wires the resolver to the
+container's dependencies and the Powertools decorators.
+"""
 
 from typing import Any
 
@@ -6,6 +10,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recsys.runtime.api import build_api
@@ -31,4 +36,9 @@ app: APIGatewayRestResolver = build_api(_dependencies, logger, metrics)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+
+    # One count per answer by status class (Responses2xx, Responses4xx, Responses5xx).
+    status_class = f"Responses{int(response['statusCode']) // 100}xx"
+    metrics.add_metric(name=status_class, unit=MetricUnit.Count, value=1)
+    return response

@@ -36,6 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             window_days=settings.TRAIN_WINDOW_DAYS,
             today=today,
             gate=QualityGate(max_relative_drop=settings.QUALITY_MAX_RELATIVE_DROP),
+            deletions=deps.deletions,
         )
     except TrainingError as error:
         # Retrying cannot create events that are not there; the serving model stays.

@@ -71,7 +71,10 @@ def _banner(stack: LocalStack) -> str:
         "Try:",
     ]
     if stack.api is not None:
-        lines.append(f"  curl -s {stack.api_url}/users/u1/recommendations")
+        lines.append(
+            '  curl -s -H "Authorization: Bearer $(python -m local_stack.token --user u1)" '
+            f"{stack.api_url}/me/recommendations"
+        )
     lines += [
         f"  python -m local_stack.put_event --endpoint-url {endpoint} "
         f"--stream {resources.stream_name} --user u1 --item i42 --type click",

@@ -16,6 +16,12 @@ server documents the one it makes:
 - A request body over 10 MB answers 413. A body that is valid UTF-8 reaches the handler
   as text; any other body is base64 with ``isBase64Encoded`` set, as with a binary
   media type.
+- A route behind an authorizer (the Api's ``DefaultAuthorizer`` unless the event says
+  ``Authorizer: NONE``) needs ``Authorization: Bearer <token>`` with a token of
+  :mod:`local_stack.auth`; a missing, malformed, wrongly signed or expired one answers 401
+  before the function runs, with the JSON body the template's ``UNAUTHORIZED`` gateway
+  response sets. A valid token's claims reach the function in
+  ``requestContext.authorizer.claims`` as the Cognito authorizer passes them.
 
 Path parameters and ``path`` are percent-decoded; query values are decoded as forms are.
 """
@@ -39,6 +45,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from local_stack.auth import (
+    LOCAL_SECRET,
+    InvalidTokenError,
+    authorizer_claims,
+    bearer_token,
+    verify_token,
+)
 from local_stack.runner import FunctionError, Invocable
 
 logger = logging.getLogger(__name__)
@@ -49,6 +62,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 ANY_METHOD = "ANY"
 
 _SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+_SERVERLESS_API = "AWS::Serverless::Api"
+_NO_AUTHORIZER = "NONE"
+UNAUTHORIZED_BODY = {"error": "unauthorized", "message": "a valid bearer token is required"}
 _PROXY_RESPONSE_KEYS = frozenset(
     {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 )
@@ -77,11 +93,14 @@ class ApiRoute:
         Uppercase HTTP method, or ``ANY``.
     path : str
         Path template, e.g. ``/users/{userId}/recommendations`` or ``/files/{proxy+}``.
+    authorizer : str or None
+        The authorizer that guards the route, or None for an open route.
     """
 
     logical_id: str
     method: str
     path: str
+    authorizer: str | None = None
 
     @property
     def segments(self) -> tuple[_Segment, ...]:
@@ -141,7 +160,8 @@ def api_routes(template: Mapping[str, Any]) -> list[ApiRoute]:
     Returns
     -------
     list of ApiRoute
-        In template order.
+        In template order, each with its authorizer: the event's ``Auth.Authorizer``, else
+        the ``DefaultAuthorizer`` of the Api it names; ``NONE`` means an open route.
 
     Raises
     ------
@@ -162,9 +182,22 @@ def api_routes(template: Mapping[str, Any]) -> list[ApiRoute]:
             path, method = properties.get("Path"), properties.get("Method")
             if not isinstance(path, str) or not isinstance(method, str):
                 raise ValueError(f"{logical_id}.{event_name} needs a literal Path and Method")
-            routes.append(ApiRoute(logical_id, method.upper(), path))
+            authorizer = _route_authorizer(template, properties)
+            routes.append(ApiRoute(logical_id, method.upper(), path, authorizer))
 
     return routes
+
+
+def _route_authorizer(template: Mapping[str, Any], properties: Mapping[str, Any]) -> str | None:
+    own = (properties.get("Auth") or {}).get("Authorizer")
+    if own is None:
+        api_id = (properties.get("RestApiId") or {}).get("Ref")
+        api = template["Resources"].get(api_id or "") or {}
+        if api.get("Type") == _SERVERLESS_API:
+            own = ((api.get("Properties") or {}).get("Auth") or {}).get("DefaultAuthorizer")
+    if not isinstance(own, str) or own == _NO_AUTHORIZER:
+        return None
+    return own
 
 
 class _NoRoute(LookupError):
@@ -189,6 +222,11 @@ class _HttpResponse:
 def _json_response(status: int, message: str) -> _HttpResponse:
     body = json.dumps({"message": message}).encode("utf-8")
     return _HttpResponse(status, [("Content-Type", "application/json")], body)
+
+
+def _unauthorized() -> _HttpResponse:
+    body = json.dumps(UNAUTHORIZED_BODY).encode("utf-8")
+    return _HttpResponse(401, [("Content-Type", "application/json")], body)
 
 
 def _last_header(headers: Sequence[tuple[str, str]], lower_name: str) -> str | None:
@@ -283,6 +321,8 @@ class ApiServer:
         Larger request bodies answer 413.
     account_id : str
         Account reported in ``requestContext``.
+    token_secret : bytes
+        Key that signs the tokens guarded routes accept (see :mod:`local_stack.auth`).
 
     Raises
     ------
@@ -299,6 +339,7 @@ class ApiServer:
         stage: str = "dev",
         max_body_bytes: int = MAX_BODY_BYTES,
         account_id: str = "123456789012",
+        token_secret: bytes = LOCAL_SECRET,
     ) -> None:
         missing = sorted({route.logical_id for route in routes} - set(functions))
         if missing:
@@ -310,6 +351,7 @@ class ApiServer:
         self.stage = stage
         self.max_body_bytes = max_body_bytes
         self.account_id = account_id
+        self.token_secret = token_secret
         self.api_id = "local"
         self._requested_port = port
         self._server: _HttpServer | None = None
@@ -404,12 +446,14 @@ class ApiServer:
         source_ip: str,
         request_id: str,
         received_at: datetime,
+        claims: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Build the REST API (v1) Lambda proxy event of a request.
 
         Empty header, query and path parameter collections are None, as API Gateway
         sends them; ``headers`` and ``queryStringParameters`` hold the last value of a
-        repeated name, the ``multiValue`` forms hold all of them in order.
+        repeated name, the ``multiValue`` forms hold all of them in order. ``claims`` of
+        an authorized request go to ``requestContext.authorizer.claims``.
         """
         single_headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
@@ -433,7 +477,7 @@ class ApiServer:
                 is_base64 = True
 
         path = unquote(raw_path)
-        return {
+        event: dict[str, Any] = {
             "resource": route.path,
             "path": path,
             "httpMethod": method,
@@ -475,6 +519,24 @@ class ApiServer:
             "body": text_body,
             "isBase64Encoded": is_base64,
         }
+        if claims is not None:
+            event["requestContext"]["authorizer"] = {"claims": dict(claims)}
+        return event
+
+    def authorize(
+        self, route: ApiRoute, headers: Sequence[tuple[str, str]]
+    ) -> dict[str, str] | None:
+        """The claims of a guarded route's token; None for an open route.
+
+        Raises
+        ------
+        local_stack.auth.InvalidTokenError
+            If the route is guarded and the request has no valid token.
+        """
+        if route.authorizer is None:
+            return None
+        token = bearer_token(_last_header(headers, "authorization"))
+        return authorizer_claims(verify_token(token, self.token_secret))
 
     def handle(
         self,
@@ -497,6 +559,12 @@ class ApiServer:
                 response.headers.append(("Allow", ", ".join(error.allowed)))
             return response, "-"
 
+        try:
+            claims = self.authorize(route, headers)
+        except InvalidTokenError as error:
+            logger.info("refused %s %s: %s", method, route.path, error)
+            return _unauthorized(), "-"
+
         event = self.build_event(
             route,
             parameters,
@@ -508,6 +576,7 @@ class ApiServer:
             source_ip=source_ip,
             request_id=request_id,
             received_at=datetime.now(UTC),
+            claims=claims,
         )
 
         try:

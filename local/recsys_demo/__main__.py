@@ -178,12 +178,12 @@ def show_burst(
     stack: LocalStack, user_id: str, burst: list[Event], titles: dict[str, str]
 ) -> tuple[list[str], list[str], list[float]]:
     url = f"{stack.api_url}/users/{user_id}/recommendations?k=5"
-    before, _ = get_json(url)
+    before, _ = get_json(url, user_id)
     sequence = put_records(stack.client("kinesis"), stack.resources.stream_name, burst)[-1]
     sent = time.perf_counter()
     after = before
     while time.perf_counter() - sent < 30:
-        after, _ = get_json(url)
+        after, _ = get_json(url, user_id)
         if after["last_sequence"] == sequence:
             break
         time.sleep(0.01)
@@ -227,7 +227,9 @@ def live_replay(
         for round_index in range(rounds):
             batch = [queue[round_index] for queue in queues.values() if len(queue) > round_index]
             responses = pool.map(
-                lambda e: get_json(f"{stack.api_url}/users/{e.user_id}/recommendations?k={K}"),
+                lambda e: get_json(
+                    f"{stack.api_url}/users/{e.user_id}/recommendations?k={K}", e.user_id
+                ),
                 batch,
             )
             for event, (body, _) in zip(batch, responses, strict=True):
@@ -263,7 +265,8 @@ def sequential_latencies(stack: LocalStack, user_ids: list[str], samples: int) -
     rng = np.random.default_rng(0)
     chosen = rng.choice(user_ids, size=samples)
     return [
-        get_json(f"{stack.api_url}/users/{user_id}/recommendations?k={K}")[1] for user_id in chosen
+        get_json(f"{stack.api_url}/users/{user_id}/recommendations?k={K}", user_id)[1]
+        for user_id in chosen
     ]
 
 

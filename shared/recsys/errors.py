@@ -49,3 +49,11 @@ class DatasetNotFoundError(RecsysError):
 
 class CatalogError(RecsysError, ValueError):
     """The catalogue object holds a line that is not a valid catalogue entry."""
+
+
+class UnknownItemError(RecsysError, LookupError):
+    """An item id that neither the serving model nor the catalogue knows; maps to HTTP 404."""
+
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"item {item_id!r} is not known")
+        self.item_id = item_id

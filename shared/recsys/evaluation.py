@@ -31,7 +31,7 @@ from recsys.metrics import RankingAccumulator
 from recsys.model import ItemModel
 from recsys.scoring import Filters, rank_by_popularity, rank_for_vector
 from recsys.state import HistoryEntry, merge_history
-from recsys.training import train_model
+from recsys.training import TrainingResult, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def _lists_before_event(
     user_id: str,
     history: tuple[HistoryEntry, ...],
     realtime_vectors: dict[str, NDArray[np.float32]],
-    trained: Any,
+    trained: TrainingResult,
     frozen_rows: dict[str, int],
     k: int,
 ) -> dict[str, list[str]]:

@@ -61,6 +61,11 @@ class ItemModel:
     category_indptr, category_indices : NDArray[np.int32]
         CSR rows: the categories of item ``i`` are
         ``category_indices[category_indptr[i]:category_indptr[i + 1]]``.
+    attribute_names : tuple[str, ...]
+        Every ``name:value`` attribute pair of the catalogue (see
+        :func:`recsys.catalog.attribute_pair`).
+    attribute_indptr, attribute_indices : NDArray[np.int32]
+        CSR rows of the attribute pairs of each item, laid out like the categories.
     """
 
     manifest: Manifest
@@ -71,7 +76,11 @@ class ItemModel:
     category_names: tuple[str, ...]
     category_indptr: NDArray[np.int32]
     category_indices: NDArray[np.int32]
+    attribute_names: tuple[str, ...] = ()
+    attribute_indptr: NDArray[np.int32] | None = None
+    attribute_indices: NDArray[np.int32] | None = None
     _category_masks: dict[str, NDArray[np.bool_]] = field(default_factory=dict, repr=False)
+    _attribute_masks: dict[str, NDArray[np.bool_]] = field(default_factory=dict, repr=False)
 
     @property
     def version(self) -> str:
@@ -100,21 +109,88 @@ class ItemModel:
         Y = self.item_factors.astype(np.float64)
         return Y.T @ Y
 
+    @cached_property
+    def item_norms(self) -> NDArray[np.float32]:
+        """``|y_i|`` of every item, shape (n_items,), for cosine similarity.
+
+        Only the norms are kept, not a normalized copy of ``Y``: that would double the
+        model's memory in every container.
+        """
+        return np.linalg.norm(self.item_factors, axis=1).astype(np.float32)
+
     def category_mask(self, category: str) -> NDArray[np.bool_]:
         """Boolean mask of the items in ``category``; all False for an unknown one."""
-        mask = self._category_masks.get(category)
-        if mask is None:
-            mask = np.zeros(self.n_items, dtype=np.bool_)
-            if category in self.category_names:
-                code = self.category_names.index(category)
-                rows = np.repeat(np.arange(self.n_items), np.diff(self.category_indptr))
-                mask[rows[self.category_indices == code]] = True
-            self._category_masks[category] = mask
-        return mask
+        return self._name_mask(
+            category,
+            self._category_codes,
+            self._category_masks,
+            self.category_indptr,
+            self.category_indices,
+        )
 
     def categories_of(self, row: int) -> tuple[str, ...]:
         start, end = self.category_indptr[row], self.category_indptr[row + 1]
         return tuple(self.category_names[c] for c in self.category_indices[start:end])
+
+    def attribute_mask(self, pair: str) -> NDArray[np.bool_]:
+        """Boolean mask of the items that have the attribute ``name:value``."""
+        if self.attribute_indptr is None or self.attribute_indices is None:
+            return np.zeros(self.n_items, dtype=np.bool_)
+        return self._name_mask(
+            pair,
+            self._attribute_codes,
+            self._attribute_masks,
+            self.attribute_indptr,
+            self.attribute_indices,
+        )
+
+    def attributes_of(self, row: int) -> tuple[str, ...]:
+        """The ``name:value`` attribute pairs of the item in ``row``."""
+        if self.attribute_indptr is None or self.attribute_indices is None:
+            return ()
+        start, end = self.attribute_indptr[row], self.attribute_indptr[row + 1]
+        return tuple(self.attribute_names[a] for a in self.attribute_indices[start:end])
+
+    @cached_property
+    def _category_codes(self) -> dict[str, int]:
+        return {name: code for code, name in enumerate(self.category_names)}
+
+    @cached_property
+    def _attribute_codes(self) -> dict[str, int]:
+        return {name: code for code, name in enumerate(self.attribute_names)}
+
+    def _name_mask(
+        self,
+        name: str,
+        codes: dict[str, int],
+        cache: dict[str, NDArray[np.bool_]],
+        indptr: NDArray[np.int32],
+        indices: NDArray[np.int32],
+    ) -> NDArray[np.bool_]:
+        # Only names the model knows are cached: callers choose the names, and caching every
+        # unknown one would let requests grow the container's memory without bound.
+        code = codes.get(name)
+        if code is None:
+            return np.zeros(self.n_items, dtype=np.bool_)
+        mask = cache.get(name)
+        if mask is None:
+            mask = np.zeros(self.n_items, dtype=np.bool_)
+            rows = np.repeat(np.arange(self.n_items), np.diff(indptr))
+            mask[rows[indices == code]] = True
+            cache[name] = mask
+        return mask
+
+
+def _csr(
+    rows: list[tuple[str, ...]],
+) -> tuple[tuple[str, ...], NDArray[np.int32], NDArray[np.int32]]:
+    """Names, indptr and indices of a list of per-item name tuples."""
+    names = tuple(sorted({name for row in rows for name in row}))
+    code_of = {name: code for code, name in enumerate(names)}
+    lengths = [len(row) for row in rows]
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    indices = np.array([code_of[name] for row in rows for name in row], dtype=np.int32)
+    return names, indptr, indices
 
 
 def build_model(
@@ -129,22 +205,25 @@ def build_model(
     available: NDArray[np.bool_],
     item_categories: list[tuple[str, ...]],
     metrics: dict[str, float] | None = None,
+    item_attributes: list[tuple[str, ...]] | None = None,
 ) -> tuple[ItemModel, bytes]:
     """Assemble a model and its payload; the manifest's sha256 is that of the payload.
 
     Without an explicit ``version`` one is derived from ``created_at`` and the payload hash,
     so versions sort by time and two different payloads never share one.
 
+    ``item_attributes`` holds each item's ``name:value`` attribute pairs; without it no item
+    has attributes.
+
     Returns
     -------
     tuple[ItemModel, bytes]
         The validated model and the npz bytes to publish beside ``model.manifest``.
     """
-    category_names = tuple(sorted({c for cats in item_categories for c in cats}))
-    code_of = {name: code for code, name in enumerate(category_names)}
-    lengths = [len(cats) for cats in item_categories]
-    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    indices = np.array([code_of[c] for cats in item_categories for c in cats], dtype=np.int32)
+    category_names, indptr, indices = _csr(item_categories)
+    attribute_names, attribute_indptr, attribute_indices = _csr(
+        item_attributes if item_attributes is not None else [()] * len(item_ids)
+    )
 
     arrays = {
         "item_ids": np.array(item_ids, dtype=np.str_),
@@ -154,6 +233,9 @@ def build_model(
         "category_names": np.array(category_names, dtype=np.str_).reshape(-1),
         "category_indptr": indptr,
         "category_indices": indices,
+        "attribute_names": np.array(attribute_names, dtype=np.str_).reshape(-1),
+        "attribute_indptr": attribute_indptr,
+        "attribute_indices": attribute_indices,
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]
@@ -204,6 +286,7 @@ def load_model(payload: bytes, manifest: Manifest) -> ItemModel:
         raise ModelIntegrityError(f"payload is not a readable npz: {error}") from None
 
     _check_arrays(arrays, manifest)
+    has_attributes = "attribute_names" in arrays
     return ItemModel(
         manifest=manifest,
         item_ids=tuple(str(i) for i in arrays["item_ids"]),
@@ -213,6 +296,11 @@ def load_model(payload: bytes, manifest: Manifest) -> ItemModel:
         category_names=tuple(str(c) for c in arrays["category_names"]),
         category_indptr=arrays["category_indptr"],
         category_indices=arrays["category_indices"],
+        attribute_names=(
+            tuple(str(a) for a in arrays["attribute_names"]) if has_attributes else ()
+        ),
+        attribute_indptr=arrays["attribute_indptr"] if has_attributes else None,
+        attribute_indices=arrays["attribute_indices"] if has_attributes else None,
     )
 
 
@@ -252,11 +340,31 @@ def _check_arrays(arrays: dict[str, NDArray[Any]], manifest: Manifest) -> None:
     if not np.isfinite(arrays["popularity"]).all():
         raise ModelIntegrityError("popularity has NaN or inf")
 
-    indptr, indices = arrays["category_indptr"], arrays["category_indices"]
-    n_categories = arrays["category_names"].shape[0]
+    _check_csr(arrays, "category", n_items)
+    _check_attribute_arrays(arrays, n_items)
+
+
+def _check_attribute_arrays(arrays: dict[str, NDArray[Any]], n_items: int) -> None:
+    # Payloads written before attributes existed have none of the three arrays; such a model
+    # loads with no attributes. One that has some of them but not all is corrupt.
+    names = ("attribute_names", "attribute_indptr", "attribute_indices")
+    present = [name for name in names if name in arrays]
+    if not present:
+        return
+    if len(present) != len(names):
+        raise ModelIntegrityError(f"payload has {present} but not all of {list(names)}")
+    for name, kind in zip(names, ("U", "i", "i"), strict=True):
+        if arrays[name].dtype.kind != kind:
+            raise ModelIntegrityError(f"{name} has dtype {arrays[name].dtype}, expected {kind}")
+    _check_csr(arrays, "attribute", n_items)
+
+
+def _check_csr(arrays: dict[str, NDArray[Any]], prefix: str, n_items: int) -> None:
+    indptr, indices = arrays[f"{prefix}_indptr"], arrays[f"{prefix}_indices"]
+    n_names = arrays[f"{prefix}_names"].shape[0]
     if indptr.shape != (n_items + 1,) or indptr[0] != 0 or indptr[-1] != indices.shape[0]:
-        raise ModelIntegrityError("category_indptr does not describe category_indices")
+        raise ModelIntegrityError(f"{prefix}_indptr does not describe {prefix}_indices")
     if np.any(np.diff(indptr) < 0) or (
-        indices.size and not 0 <= indices.min() <= indices.max() < n_categories
+        indices.size and not 0 <= indices.min() <= indices.max() < n_names
     ):
-        raise ModelIntegrityError("category_indices point outside category_names")
+        raise ModelIntegrityError(f"{prefix}_indices point outside {prefix}_names")

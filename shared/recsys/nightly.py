@@ -6,6 +6,9 @@ that day (folded from their history before it). The candidate replaces the servi
 only if its hit rate is not worse by more than the configured relative margin. A refused
 candidate is still written, with the verdict in its manifest, so the reason can be read
 later; only the pointer stays.
+
+Events of deleted users stamped at or before their deletion are dropped as the window is
+read (see :mod:`recsys.erasure`): the archive keeps them, training never uses them again.
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 from recsys.config import HistoryLimits, ModelConfig
+from recsys.erasure import outlives_deletion
 from recsys.errors import InvalidEventError, RecsysError, TrainingError
 from recsys.evaluation import holdout_hit_rate
 from recsys.events import Event, parse_event
 from recsys.interactions import InteractionLog
 from recsys.model import ItemModel
-from recsys.ports import CatalogSource, EventArchive, ModelStore
+from recsys.ports import CatalogSource, DeletionRegistry, EventArchive, ModelStore
 from recsys.serving import load_published_model
 from recsys.state import HistoryEntry, merge_history
 from recsys.training import train_model
@@ -60,6 +64,7 @@ class NightlyReport:
     candidate_hit_rate: float | None
     serving_hit_rate: float | None
     serving_version: str | None
+    deleted_user_events: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -74,11 +79,13 @@ def run_nightly(
     window_days: int,
     today: date,
     gate: QualityGate | None = None,
+    deletions: DeletionRegistry | None = None,
 ) -> NightlyReport:
     """Train on the archive's last ``window_days`` days (up to ``today``) and maybe publish.
 
     Archived lines that are not valid events are skipped and counted: the archive receives
     everything producers sent, poison included, and one bad line must not stop the model.
+    With ``deletions``, events of deleted users up to their deletion are left out as well.
 
     Raises
     ------
@@ -91,6 +98,7 @@ def run_nightly(
     gate = gate or QualityGate()
     first_day = today - timedelta(days=window_days - 1)
     events, lines_read, rejected = _read_window(archive, first_day, today)
+    events, deleted_user_events = _without_deleted_users(events, deletions)
     train_events, holdout = _split_holdout(events)
     if not train_events:
         raise TrainingError(f"no valid events in the archive from {first_day} to {today}")
@@ -126,6 +134,7 @@ def run_nightly(
         candidate_hit_rate=verdict.candidate_hit_rate,
         serving_hit_rate=verdict.serving_hit_rate,
         serving_version=verdict.serving_version,
+        deleted_user_events=deleted_user_events,
     )
 
 
@@ -162,6 +171,20 @@ def _read_window(
             "skipped %d invalid archived lines: %s", sum(rejected.values()), dict(rejected)
         )
     return events, lines_read, sum(rejected.values())
+
+
+def _without_deleted_users(
+    events: list[Event], deletions: DeletionRegistry | None
+) -> tuple[list[Event], int]:
+    if deletions is None:
+        return events, 0
+    deleted_at = deletions.all_deletions()
+    kept = [e for e in events if outlives_deletion(e.user_id, e.timestamp_ms, deleted_at)]
+    if len(kept) < len(events):
+        logger.info(
+            "left out %d events of %d deleted users", len(events) - len(kept), len(deleted_at)
+        )
+    return kept, len(events) - len(kept)
 
 
 def _split_holdout(events: list[Event]) -> tuple[list[Event], list[Event]]:

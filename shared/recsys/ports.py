@@ -6,7 +6,7 @@ clients; the tests' in-memory fakes implement them against dictionaries.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.catalog import CatalogItem
 from recsys.errors import RecsysError
+from recsys.events import Event
 from recsys.state import UserState
 
 
@@ -90,4 +91,76 @@ class CatalogSource(Protocol):
 
     def read_catalog(self) -> list[CatalogItem]:
         """Every catalogue entry; empty when there is no catalogue."""
+        ...
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Catalogue edits of availability made since the model was built.
+
+    Attributes
+    ----------
+    hidden : frozenset[str]
+        Items hidden (or deleted) by an admin; never recommended, whatever the model says.
+    shown : frozenset[str]
+        Items an admin made available, even if the model was built with them hidden.
+    """
+
+    hidden: frozenset[str] = frozenset()
+    shown: frozenset[str] = frozenset()
+
+
+class CatalogStore(Protocol):
+    """The catalogue entries admins edit, and the availability aggregate serving reads."""
+
+    def get(self, item_id: str) -> CatalogItem | None:
+        """The entry of an item, or None when admins never wrote one."""
+        ...
+
+    def put(self, item: CatalogItem) -> None:
+        """Create or replace an entry; its availability reaches the aggregate atomically."""
+        ...
+
+    def delete(self, item_id: str) -> bool:
+        """Remove an entry and hide the item; True if there was an entry."""
+        ...
+
+    def availability(self) -> Availability:
+        """What is hidden and shown now, read consistently (one read per request)."""
+        ...
+
+
+class DeletionRegistry(Protocol):
+    """Markers of deleted users: their events up to the deletion must never be used again."""
+
+    def record(self, user_id: str, deleted_at_ms: int) -> None:
+        """Mark ``user_id`` deleted at ``deleted_at_ms`` (epoch milliseconds)."""
+        ...
+
+    def deleted_at(self, user_ids: Collection[str]) -> dict[str, int]:
+        """Deletion times of those of ``user_ids`` that were deleted, in epoch ms."""
+        ...
+
+    def all_deletions(self) -> dict[str, int]:
+        """Every marker, user id -> deletion time in epoch ms."""
+        ...
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What became of one event given to :meth:`EventPublisher.publish`.
+
+    Exactly one of ``sequence_number`` (the stream took it) and ``error`` (it did not,
+    after retries) is set.
+    """
+
+    sequence_number: str | None = None
+    error: str | None = None
+
+
+class EventPublisher(Protocol):
+    """The event stream, from the producer's side."""
+
+    def publish(self, events: Sequence[Event]) -> list[PublishOutcome]:
+        """Put events on the stream, partitioned by user; one outcome per event, in order."""
         ...

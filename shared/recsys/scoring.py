@@ -3,11 +3,14 @@
 Scores are ``Y @ x_u``. Filters turn ineligible items' scores to ``-inf``; the top k come from
 a partial sort (``argpartition``, O(n)), and only those k are sorted. Ties break by item row,
 so the same inputs always give the same list.
+
+Similar items score by cosine similarity of item factors,
+``cos(i, j) = y_i . y_j / (|y_i| |y_j|)``, with the item itself left out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,12 +33,19 @@ class Filters:
     unavailable_items
         Items hidden since the model was built (catalogue changes), on top of the model's own
         availability flags.
+    available_items
+        Items made available again since the model was built, although the model was built
+        with them hidden. ``unavailable_items`` wins over it.
+    required_attributes
+        ``name:value`` attribute pairs an item must all have to be eligible.
     """
 
     exclude_items: frozenset[str] = frozenset()
     include_categories: frozenset[str] = frozenset()
     exclude_categories: frozenset[str] = frozenset()
     unavailable_items: frozenset[str] = frozenset()
+    available_items: frozenset[str] = frozenset()
+    required_attributes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,8 @@ def eligible_mask(model: ItemModel, filters: Filters) -> tuple[NDArray[np.bool_]
         the model (skipped, not an error: the catalogue moves faster than the model).
     """
     mask = model.available.copy()
+    revived, _ = _rows_of(model, filters.available_items)
+    mask[revived] = True
 
     if filters.include_categories:
         included = np.zeros(model.n_items, dtype=np.bool_)
@@ -70,6 +82,8 @@ def eligible_mask(model: ItemModel, filters: Filters) -> tuple[NDArray[np.bool_]
         mask &= included
     for category in filters.exclude_categories:
         mask &= ~model.category_mask(category)
+    for pair in filters.required_attributes:
+        mask &= model.attribute_mask(pair)
 
     rows, unknown = _rows_of(model, filters.exclude_items | filters.unavailable_items)
     mask[rows] = False
@@ -125,7 +139,10 @@ def rank_reference(
     rows = []
     for row, item_id in enumerate(model.item_ids):
         categories = set(model.categories_of(row))
-        if not model.available[row] or item_id in excluded:
+        available = bool(model.available[row]) or item_id in filters.available_items
+        if not available or item_id in excluded:
+            continue
+        if not filters.required_attributes <= set(model.attributes_of(row)):
             continue
         if filters.include_categories and not categories & filters.include_categories:
             continue
@@ -134,6 +151,28 @@ def rank_reference(
         rows.append(row)
     rows.sort(key=lambda row: (-float(scores[row]), row))
     return [model.item_ids[row] for row in rows[:k]]
+
+
+def rank_similar(model: ItemModel, item_id: str, filters: Filters, k: int) -> Ranking:
+    """The k eligible items closest to ``item_id`` by cosine similarity of their factors.
+
+    The item itself is never in the list. An item whose factors are all zero is similar to
+    nothing: every score is 0 and the ties break by row.
+
+    Raises
+    ------
+    KeyError
+        If the model does not know ``item_id``.
+    """
+    row = model.item_index[item_id]
+    # cos(i, j) = (Y @ y_i)_j / (|y_j| |y_i|); a zero norm gives a zero score, not a NaN.
+    denominators = model.item_norms * model.item_norms[row]
+    dots = model.item_factors @ model.item_factors[row]
+    scores = np.divide(dots, denominators, out=np.zeros_like(dots), where=denominators > 0).astype(
+        np.float32
+    )
+    without_itself = replace(filters, exclude_items=filters.exclude_items | {item_id})
+    return _rank(model, scores, without_itself, k)
 
 
 def _rank(model: ItemModel, scores: NDArray[np.float32], filters: Filters, k: int) -> Ranking:

@@ -184,6 +184,7 @@ def train_model(
         popularity=item_popularity(log, config.weights, reference_ms),
         available=np.array([item.available for item in described], dtype=np.bool_),
         item_categories=[item.categories for item in described],
+        item_attributes=[item.attribute_pairs for item in described],
         metrics=metrics,
     )
     seconds = time.perf_counter() - started

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from local_stack.auth import auth_header
 from local_stack.stack import LocalStack
 from recsys.adapters.s3 import S3CatalogSource, S3EventArchive
 from recsys.catalog import CatalogItem
@@ -22,8 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-def _get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
+def _get(url: str, user: str) -> dict[str, Any]:
+    """GET as ``user``, with a token the local API accepts in place of Cognito's."""
+    request = urllib.request.Request(url, headers=auth_header(user))
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - 127.0.0.1 only
         return json.loads(response.read())
 
 
@@ -70,7 +73,7 @@ def test_an_event_through_kinesis_changes_that_users_list_over_http(stack):
     # GIVEN a trained model and a brand-new user, who gets popular items
     _seed_and_train(stack)
     url = f"{stack.api_url}/users/newcomer/recommendations?k=5"
-    before = _get(url)
+    before = _get(url, "newcomer")
     assert before["source"] == "popular" and before["last_sequence"] is None
 
     # WHEN that user buys three odd items, through Kinesis
@@ -88,7 +91,7 @@ def test_an_event_through_kinesis_changes_that_users_list_over_http(stack):
     after = before
     while time.monotonic() < deadline and after["last_sequence"] is None:
         time.sleep(0.1)
-        after = _get(url)
+        after = _get(url, "newcomer")
     items = [item["item_id"] for item in after["items"]]
     assert after["source"] == "personalized"
     assert not {"item-1", "item-3", "item-5"} & set(items)
@@ -105,7 +108,7 @@ def test_a_poison_record_lands_in_the_failure_queue_and_later_events_still_apply
     )
     stack.wait_until_caught_up(timeout_s=30)
 
-    assert _get(f"{stack.api_url}/users/p/recommendations?k=3")["source"] == "personalized"
+    assert _get(f"{stack.api_url}/users/p/recommendations?k=3", "p")["source"] == "personalized"
     sqs = stack.client("sqs")
     messages = sqs.receive_message(
         QueueUrl=stack.resources.failure_queue_url, MaxNumberOfMessages=10

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from local_stack.auth import auth_header
 from local_stack.stack import LocalStack
 from tests.local_stack.helpers import write_function
 
@@ -94,9 +95,11 @@ def put_interaction(stack: LocalStack, user_id: str, item_id: str) -> None:
     )
 
 
-def get_json(url: str) -> tuple[int, Any]:
+def get_json(url: str, user: str | None = None) -> tuple[int, Any]:
+    """GET a URL of the local API, as ``user`` (with a local test token) when given."""
+    request = urllib.request.Request(url, headers=auth_header(user) if user else {})
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())

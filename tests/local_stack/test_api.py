@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from local_stack.api import ApiRoute, ApiServer
+from local_stack.auth import ADMIN_GROUP, mint_token
 from local_stack.runner import FunctionRunner
 from tests.local_stack.helpers import write_function
 
@@ -52,6 +53,7 @@ ROUTES = [
     ApiRoute("EchoFunction", "GET", "/users/{userId}/recommendations"),
     ApiRoute("EchoFunction", "ANY", "/files/{proxy+}"),
     ApiRoute("EchoFunction", "POST", "/echo"),
+    ApiRoute("EchoFunction", "GET", "/guarded", "Pool"),
 ]
 MAX_BODY_BYTES = 4096
 
@@ -334,3 +336,64 @@ def test_stopped_server_refuses_connections(tmp_path: Path) -> None:
     with pytest.raises(ConnectionRefusedError):
         connection.request("GET", "/users/u1/recommendations")
     connection.close()
+
+
+# ------------------------------------------------------------------ authorizer ---
+
+
+def test_guarded_route_without_a_token_answers_401_without_invoking(
+    server: ApiServer,
+) -> None:
+    # GIVEN a route behind an authorizer, whose function would echo the event
+    # WHEN it is called without an Authorization header
+    reply = request(server, "GET", "/guarded")
+
+    # THEN the server refuses it with the JSON body of the UNAUTHORIZED gateway response
+    assert reply.status == 401
+    assert reply.json() == {"error": "unauthorized", "message": "a valid bearer token is required"}
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        mint_token("u1", ttl_s=-1),
+        mint_token("u1", secret=b"another secret"),
+        "not-a-token",
+        mint_token("u1")[:-2] + "xx",
+    ],
+    ids=["expired", "other-secret", "malformed", "tampered"],
+)
+def test_guarded_route_with_a_bad_token_answers_401(server: ApiServer, token: str) -> None:
+    # GIVEN a token that API Gateway would refuse
+    headers = [("Authorization", f"Bearer {token}")]
+
+    # WHEN a guarded route is called with it
+    reply = request(server, "GET", "/guarded", headers=headers)
+
+    # THEN it answers 401
+    assert reply.status == 401
+
+
+def test_valid_token_claims_reach_the_function_as_cognito_strings(server: ApiServer) -> None:
+    # GIVEN a valid token of an admin
+    headers = [("Authorization", f"Bearer {mint_token('u1', (ADMIN_GROUP, 'editors'))}")]
+
+    # WHEN a guarded route is called with it
+    event = echoed(server, "GET", "/guarded", headers=headers)
+
+    # THEN the claims are in requestContext.authorizer, every one a string
+    claims = event["requestContext"]["authorizer"]["claims"]
+    assert claims["sub"] == "u1"
+    assert claims["cognito:groups"] == "admin,editors"
+    assert all(isinstance(value, str) for value in claims.values())
+
+
+def test_open_route_carries_no_authorizer_claims(server: ApiServer) -> None:
+    # GIVEN a route without an authorizer, called with a token
+    headers = [("Authorization", f"Bearer {mint_token('u1')}")]
+
+    # WHEN it is called
+    event = echoed(server, "POST", "/echo", headers=headers, body=b"{}")
+
+    # THEN the event has no authorizer context, as API Gateway sends for an open route
+    assert "authorizer" not in event["requestContext"]

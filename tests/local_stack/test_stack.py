@@ -25,14 +25,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def test_event_on_the_stream_is_served_by_the_api(stack: LocalStack) -> None:
     # GIVEN a user the API does not know yet
     url = f"{stack.api_url}/users/alice/recommendations"
-    assert get_json(url)[0] == 404
+    assert get_json(url, "alice")[0] == 404
 
     # WHEN an event of theirs is put on the stream and ingested
     put_interaction(stack, "alice", "item-7")
     stack.wait_until_caught_up(CATCH_UP_TIMEOUT_S)
 
     # THEN the API serves a list built from it
-    assert get_json(url) == (200, {"user_id": "alice", "items": ["item-7"]})
+    assert get_json(url, "alice") == (200, {"user_id": "alice", "items": ["item-7"]})
+
+
+def test_guarded_route_refuses_a_request_without_a_token(stack: LocalStack) -> None:
+    # GIVEN a route the template puts behind its Cognito authorizer
+    url = f"{stack.api_url}/users/alice/recommendations"
+
+    # WHEN it is called without a token
+    status, body = get_json(url)
+
+    # THEN the API answers 401 itself, as API Gateway would
+    assert status == 401
+    assert body["error"] == "unauthorized"
 
 
 def test_event_on_the_stream_is_archived_as_ndjson(stack: LocalStack) -> None:

@@ -31,7 +31,7 @@ def test_stopped_stack_leaves_no_process_thread_or_open_port(tmp_path: Path) -> 
     stack = LocalStack(make_repository(tmp_path / "repository"), api_port=0).start()
     put_interaction(stack, "dave", "item-1")
     stack.wait_until_caught_up(CATCH_UP_TIMEOUT_S)
-    get_json(f"{stack.api_url}/users/dave/recommendations")
+    get_json(f"{stack.api_url}/users/dave/recommendations", "dave")
     moto_url, api_url = stack.endpoint_url, stack.api_url
 
     # WHEN it stops

@@ -42,8 +42,54 @@ def test_api_routes_are_the_template_api_events(template: dict[str, Any]) -> Non
     # WHEN its API routes are read
     routes = api_routes(template)
 
-    # THEN the recommend function serves its one GET route
-    assert routes == [ApiRoute("RecommendFunction", "GET", "/users/{userId}/recommendations")]
+    # THEN the recommend function serves them all, behind the Cognito authorizer but /health
+    guarded = "CognitoAuthorizer"
+    assert routes == [
+        ApiRoute("RecommendFunction", "GET", "/me/recommendations", guarded),
+        ApiRoute("RecommendFunction", "GET", "/users/{userId}/recommendations", guarded),
+        ApiRoute("RecommendFunction", "POST", "/me/rank", guarded),
+        ApiRoute("RecommendFunction", "DELETE", "/me", guarded),
+        ApiRoute("RecommendFunction", "DELETE", "/users/{userId}", guarded),
+        ApiRoute("RecommendFunction", "POST", "/events", guarded),
+        ApiRoute("RecommendFunction", "GET", "/items/{itemId}/similar", guarded),
+        ApiRoute("RecommendFunction", "GET", "/items/{itemId}", guarded),
+        ApiRoute("RecommendFunction", "PUT", "/items/{itemId}", guarded),
+        ApiRoute("RecommendFunction", "DELETE", "/items/{itemId}", guarded),
+        ApiRoute("RecommendFunction", "GET", "/health", None),
+    ]
+
+
+def test_route_authorizer_none_opens_a_route_of_a_guarded_api() -> None:
+    # GIVEN an Api with a default authorizer and two events, one opting out with NONE
+    def api_event(path: str, auth: dict[str, str] | None) -> dict[str, Any]:
+        properties: dict[str, Any] = {"RestApiId": {"Ref": "Api"}, "Path": path, "Method": "get"}
+        if auth is not None:
+            properties["Auth"] = auth
+        return {"Type": "Api", "Properties": properties}
+
+    template = {
+        "Resources": {
+            "Api": {
+                "Type": "AWS::Serverless::Api",
+                "Properties": {"Auth": {"DefaultAuthorizer": "Pool"}},
+            },
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Events": {
+                        "Guarded": api_event("/a", None),
+                        "Open": api_event("/b", {"Authorizer": "NONE"}),
+                    }
+                },
+            },
+        }
+    }
+
+    # WHEN the routes are read
+    routes = api_routes(template)
+
+    # THEN the default guards the first, the second is open
+    assert [route.authorizer for route in routes] == ["Pool", None]
 
 
 def test_ingest_mapping_settings_are_the_template_kinesis_event(template: dict[str, Any]) -> None:

@@ -159,6 +159,14 @@ def test_failure_queue_keeps_messages_as_long_as_template_says(
     assert attributes["MessageRetentionPeriod"] == str(retention)
 
 
+def _logical_ids(template: dict[str, Any], resource_type: str) -> list[str]:
+    return [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    ]
+
+
 def test_names_derive_from_prefix_and_logical_id(resources: LocalResources) -> None:
     # GIVEN the template provisioned with the default prefix
     # WHEN the table's name is read
@@ -171,13 +179,15 @@ def test_names_derive_from_prefix_and_logical_id(resources: LocalResources) -> N
 def test_resources_of_other_types_are_not_created(
     template: dict[str, Any], resources: LocalResources, clients: Clients
 ) -> None:
-    # GIVEN a template whose only table and stream are the user state table and event stream
+    # GIVEN a template whose only stream is the event stream, and its tables
+    table_ids = _logical_ids(template, "AWS::DynamoDB::Table")
+
     # WHEN everything local is listed
     tables = clients["dynamodb"].list_tables()["TableNames"]
     streams = clients["kinesis"].list_streams()["StreamNames"]
 
     # THEN nothing else was made (Firehose, functions and roles are not AWS data here)
-    assert tables == [resources.table_name]
+    assert sorted(tables) == sorted(resources.refs[logical_id] for logical_id in table_ids)
     assert streams == [resources.stream_name]
 
 
@@ -203,8 +213,9 @@ def test_provisioning_twice_creates_nothing_new(
     provision(template, **clients)
 
     # THEN there is still one of each
+    tables = sorted(resources.refs[i] for i in _logical_ids(template, "AWS::DynamoDB::Table"))
     assert clients["kinesis"].list_streams()["StreamNames"] == [resources.stream_name]
-    assert clients["dynamodb"].list_tables()["TableNames"] == [resources.table_name]
+    assert sorted(clients["dynamodb"].list_tables()["TableNames"]) == tables
     assert len(clients["s3"].list_buckets()["Buckets"]) == 2
     assert clients["sqs"].list_queues()["QueueUrls"] == [resources.failure_queue_url]
 

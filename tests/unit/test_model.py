@@ -98,3 +98,61 @@ def test_bytes_that_are_not_an_npz_are_refused():
 def test_malformed_manifest_is_refused():
     with pytest.raises(ModelIntegrityError, match="manifest"):
         parse_manifest(b'{"version": 3}')
+
+
+def test_attributes_round_trip_and_answer_masks():
+    # GIVEN a model whose items carry attribute pairs
+    factors = np.ones((3, 2), dtype=np.float32)
+    attributes = [("brand:acme", "size:big"), (), ("brand:acme",)]
+    model, payload = make_model(factors, attributes=attributes)
+
+    # WHEN its payload is loaded again
+    loaded = load_model(payload, model.manifest)
+
+    # THEN every item has its pairs, and a pair's mask marks its items
+    assert [loaded.attributes_of(row) for row in range(3)] == attributes
+    assert loaded.attribute_mask("brand:acme").tolist() == [True, False, True]
+    assert loaded.attribute_mask("brand:none").tolist() == [False, False, False]
+
+
+def test_payload_written_before_attributes_existed_still_loads():
+    # GIVEN a payload without the three attribute arrays, as older trainers wrote it
+    model, payload = _model_with_payload()
+    older = _without(payload, "attribute_names", "attribute_indptr", "attribute_indices")
+
+    # WHEN it is loaded under a manifest of its own hash
+    loaded = load_model(older, _with_hash(model.manifest, older))
+
+    # THEN it serves with no attributes
+    assert loaded.attributes_of(0) == ()
+    assert not loaded.attribute_mask("brand:acme").any()
+
+
+def test_payload_with_some_attribute_arrays_but_not_all_is_refused():
+    # GIVEN a payload that lost one of its attribute arrays
+    model, payload = _model_with_payload()
+    damaged = _without(payload, "attribute_indices")
+
+    # WHEN it is loaded
+    # THEN it is refused as corrupt
+    with pytest.raises(ModelIntegrityError, match="attribute"):
+        load_model(damaged, _with_hash(model.manifest, damaged))
+
+
+def test_attribute_indices_pointing_outside_the_names_are_refused():
+    # GIVEN a payload whose attribute index names a pair that does not exist
+    model, payload = make_model(np.ones((2, 2), dtype=np.float32), attributes=[("a:b",), ()])
+    damaged = _repacked(payload, attribute_indices=np.array([7], dtype=np.int32))
+
+    # WHEN it is loaded
+    # THEN it is refused
+    with pytest.raises(ModelIntegrityError, match="attribute_indices"):
+        load_model(damaged, _with_hash(model.manifest, damaged))
+
+
+def _without(payload: bytes, *names: str) -> bytes:
+    with np.load(io.BytesIO(payload)) as npz:
+        arrays = {name: npz[name] for name in npz.files if name not in names}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()

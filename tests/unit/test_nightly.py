@@ -10,7 +10,12 @@ from recsys.errors import ModelIntegrityError, TrainingError
 from recsys.model import load_model, parse_manifest
 from recsys.nightly import QualityGate, run_nightly
 from tests.factories import make_event
-from tests.fakes import InMemoryArchive, InMemoryCatalog, InMemoryModelStore
+from tests.fakes import (
+    InMemoryArchive,
+    InMemoryCatalog,
+    InMemoryDeletionRegistry,
+    InMemoryModelStore,
+)
 
 TODAY = date(2026, 11, 2)
 CONFIG = ModelConfig(als=ALSConfig(factors=2, iterations=3))
@@ -172,3 +177,26 @@ def test_non_finite_factors_are_never_published(monkeypatch):
     with pytest.raises(ModelIntegrityError, match="NaN"):
         _nightly(models, GOOD)
     assert models.pointer is None and not models.objects
+
+
+def test_events_of_deleted_users_up_to_their_deletion_are_left_out():
+    # GIVEN the archive of the first test, where u0 made three events at minutes 0, 2 and 4,
+    # and a marker that deleted u0 just after the second of them
+    deleted_at_ms = make_event("x", minutes=2).timestamp_ms
+    deletions = InMemoryDeletionRegistry({"u0": deleted_at_ms})
+
+    # WHEN the nightly job runs with the markers
+    report = run_nightly(
+        archive=_archive(),
+        catalog=InMemoryCatalog(),
+        models=InMemoryModelStore(),
+        config=CONFIG,
+        window_days=7,
+        today=TODAY,
+        deletions=deletions,
+    )
+
+    # THEN the events up to the deletion (the first one archived twice) are not trained on;
+    # the later one is
+    assert report.deleted_user_events == 3
+    assert report.events_trained == 13

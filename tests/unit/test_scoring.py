@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from recsys.scoring import Filters, rank_by_popularity, rank_for_vector, rank_reference, top_k
+from recsys.scoring import (
+    Filters,
+    rank_by_popularity,
+    rank_for_vector,
+    rank_reference,
+    rank_similar,
+    top_k,
+)
 from tests.factories import make_model
 
 CATEGORIES = [("drama",), ("comedy",), ("drama", "comedy"), (), ("horror",), ("comedy",)]
@@ -108,12 +115,24 @@ def test_top_k_agrees_with_a_full_sort_reference(seed):
         tuple(rng.choice(["a", "b", "c", "d"], size=rng.integers(0, 3), replace=False))
         for _ in range(n_items)
     ]
-    model, _ = make_model(factors, categories=categories, available=rng.random(n_items) > 0.1)
+    attributes = [
+        tuple(sorted(rng.choice(["brand:x", "brand:y", "size:big"], size=rng.integers(0, 3))))
+        for _ in range(n_items)
+    ]
+    model, _ = make_model(
+        factors,
+        categories=categories,
+        available=rng.random(n_items) > 0.1,
+        attributes=[tuple(dict.fromkeys(pairs)) for pairs in attributes],
+    )
     vector = np.round(rng.normal(size=4), 1).astype(np.float32)
     filters = Filters(
         exclude_items=frozenset(f"i{row}" for row in rng.choice(n_items, 40)),
         include_categories=frozenset({"a", "b"}),
         exclude_categories=frozenset({"d"}),
+        unavailable_items=frozenset(f"i{row}" for row in rng.choice(n_items, 10)),
+        available_items=frozenset(f"i{row}" for row in rng.choice(n_items, 10)),
+        required_attributes=frozenset({"brand:x"} if seed % 2 else set()),
     )
 
     # WHEN ranked fast and by the reference
@@ -127,3 +146,57 @@ def test_top_k_agrees_with_a_full_sort_reference(seed):
 def test_vector_of_the_wrong_dimension_is_refused(small_model):
     with pytest.raises(ValueError, match="shape"):
         rank_for_vector(small_model, np.ones(3, np.float32), Filters(), 3)
+
+
+def test_attribute_filter_keeps_items_with_every_given_attribute():
+    # GIVEN items with brand and size attributes
+    factors = np.arange(1, 5, dtype=np.float32).reshape(-1, 1)
+    attributes = [("brand:x", "size:big"), ("brand:x",), ("size:big",), ()]
+    model, _ = make_model(factors, attributes=attributes)
+
+    # WHEN a list is asked for with both attributes required
+    filters = Filters(required_attributes=frozenset({"brand:x", "size:big"}))
+    ranking = rank_for_vector(model, np.ones(1, np.float32), filters, 4)
+
+    # THEN only the item with both remains
+    assert _ids(ranking) == ["i0"]
+
+
+def test_available_overlay_revives_an_item_the_model_built_hidden(small_model):
+    # GIVEN i5, best scored but built unavailable, made available since
+    filters = Filters(available_items=frozenset({"i5"}))
+
+    # WHEN the list is ranked
+    ranking = rank_for_vector(small_model, np.ones(1, np.float32), filters, 2)
+
+    # THEN it is back at the top
+    assert _ids(ranking) == ["i5", "i4"]
+
+
+def test_hiding_wins_over_showing(small_model):
+    # GIVEN an item both hidden and shown (shown earlier, hidden later)
+    filters = Filters(available_items=frozenset({"i4"}), unavailable_items=frozenset({"i4"}))
+
+    # WHEN the list is ranked
+    ranking = rank_for_vector(small_model, np.ones(1, np.float32), filters, 1)
+
+    # THEN it stays hidden
+    assert _ids(ranking) == ["i3"]
+
+
+def test_similar_items_rank_by_cosine_and_leave_out_the_item():
+    # GIVEN i0 along x; i1 close to it but long; i2 at 45 degrees; i3 along y; i4 all zero
+    factors = np.array([[1, 0], [10, 1], [1, 1], [0, 1], [0, 0]], dtype=np.float32)
+    model, _ = make_model(factors)
+
+    # WHEN the items similar to i0 are asked for
+    ranking = rank_similar(model, "i0", Filters(), 4)
+
+    # THEN they come by angle, not length; the zero item scores 0 and i0 is absent
+    assert _ids(ranking) == ["i1", "i2", "i3", "i4"]
+    assert [round(item.score, 3) for item in ranking.items] == [0.995, 0.707, 0.0, 0.0]
+
+
+def test_similar_items_of_an_unknown_item_raise_key_error(small_model):
+    with pytest.raises(KeyError):
+        rank_similar(small_model, "ghost", Filters(), 3)

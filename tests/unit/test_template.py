@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from local_stack.api import UNAUTHORIZED_BODY
 from local_stack.template import load_template
+from recsys.runtime.api import ADMIN_GROUP, render_openapi
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -307,3 +310,153 @@ def test_ingest_and_recommend_agree_on_history_settings(template: dict[str, Any]
 
     # THEN a vector folded at ingest is the one recommend would fold from the same history
     assert ingest == recommend
+
+
+# ------------------------------------------------------------------------ the API ---
+
+
+def _api_events(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    events = _properties(template, "RecommendFunction")["Events"]
+    return {name: event["Properties"] for name, event in events.items() if event["Type"] == "Api"}
+
+
+def test_template_routes_are_the_routes_the_code_serves(template: dict[str, Any]) -> None:
+    # GIVEN the recommend function's Api events and the OpenAPI document of the code
+    document = json.loads(render_openapi())
+
+    # WHEN both are reduced to method and path
+    in_template = {
+        (event["Method"].upper(), event["Path"]) for event in _api_events(template).values()
+    }
+    in_code = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
+
+    # THEN API Gateway routes exactly what the function answers
+    assert in_template == in_code
+
+
+def test_api_requires_a_user_pool_token_by_default(template: dict[str, Any]) -> None:
+    # GIVEN the API's auth settings
+    auth = _properties(template, "RecommendApi")["Auth"]
+
+    # WHEN its default authorizer is looked up
+    authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
+
+    # THEN it is a Cognito authorizer on this template's user pool
+    assert authorizer["UserPoolArn"] == {"Fn::GetAtt": ["UserPool", "Arn"]}
+
+
+def test_only_health_opts_out_of_the_authorizer(template: dict[str, Any]) -> None:
+    # GIVEN the API events
+    events = _api_events(template)
+
+    # WHEN the ones that set their own authorizer are collected
+    overrides = {
+        event["Path"]: event["Auth"]["Authorizer"] for event in events.values() if "Auth" in event
+    }
+
+    # THEN /health alone is open
+    assert overrides == {"/health": "NONE"}
+
+
+def test_user_pool_has_an_app_client_and_an_admin_group(template: dict[str, Any]) -> None:
+    # GIVEN the identity resources
+    client = _properties(template, "UserPoolClient")
+    group = _properties(template, "UserPoolAdminGroup")
+
+    # WHEN they are read
+    # THEN the apps' client is public and the admin group is the one the code checks
+    assert client["UserPoolId"] == {"Ref": "UserPool"}
+    assert client["GenerateSecret"] is False
+    assert group["GroupName"] == ADMIN_GROUP
+    assert group["UserPoolId"] == {"Ref": "UserPool"}
+
+
+def test_api_is_throttled_and_has_a_usage_plan(template: dict[str, Any]) -> None:
+    # GIVEN the stage's method settings and the usage plan
+    (settings,) = _properties(template, "RecommendApi")["MethodSettings"]
+    plan = _properties(template, "RecommendApiUsagePlan")
+
+    # WHEN their limits are read
+    # THEN every method is rate-limited and the plan caps the stage with a quota
+    assert (settings["ResourcePath"], settings["HttpMethod"]) == ("/*", "*")
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+    assert plan["ApiStages"] == [
+        {"ApiId": {"Ref": "RecommendApi"}, "Stage": {"Ref": "RecommendApi.Stage"}}
+    ]
+    assert plan["Throttle"]["RateLimit"] > 0
+    assert plan["Quota"]["Limit"] > 0
+
+
+def test_unauthorized_answer_is_the_one_the_local_api_gives(template: dict[str, Any]) -> None:
+    # GIVEN API Gateway's UNAUTHORIZED response
+    response = _properties(template, "RecommendApi")["GatewayResponses"]["UNAUTHORIZED"]
+
+    # WHEN its body is parsed
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+
+    # THEN it is what the local stack answers, so tests of 401 hold in AWS
+    assert response["StatusCode"] == 401
+    assert body == UNAUTHORIZED_BODY
+
+
+def test_deletion_markers_expire_by_ttl(template: dict[str, Any]) -> None:
+    # GIVEN the deletion marker table
+    properties = _properties(template, "DeletedUsersTable")
+
+    # WHEN its TTL is read
+    ttl = properties["TimeToLiveSpecification"]
+
+    # THEN markers expire on the attribute the adapter writes
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_recommend_function_puts_events_on_the_event_stream_only(template: dict[str, Any]) -> None:
+    # GIVEN the recommend function's statements and environment
+    statements = _function_statements(template, "RecommendFunction")
+    variables = _properties(template, "RecommendFunction")["Environment"]["Variables"]
+
+    # WHEN the Kinesis grants are collected
+    kinesis = [
+        s for s in statements if any(a.startswith("kinesis:") for a in _as_list(s["Action"]))
+    ]
+
+    # THEN it may PutRecords on the event stream it is configured with, nothing else
+    assert [(s["Action"], s["Resource"]) for s in kinesis] == [
+        ("kinesis:PutRecords", {"Fn::GetAtt": ["EventStream", "Arn"]})
+    ]
+    assert variables["STREAM_NAME"] == {"Ref": "EventStream"}
+
+
+@pytest.mark.parametrize(
+    ("function_id", "table_id", "actions"),
+    [
+        ("RecommendFunction", "DeletedUsersTable", {"dynamodb:PutItem"}),
+        ("IngestFunction", "DeletedUsersTable", {"dynamodb:BatchGetItem"}),
+        ("TrainFunction", "DeletedUsersTable", {"dynamodb:Scan"}),
+        ("TrainFunction", "CatalogTable", {"dynamodb:Scan"}),
+        (
+            "RecommendFunction",
+            "CatalogTable",
+            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        ),
+    ],
+)
+def test_functions_reach_the_new_tables_with_just_the_actions_they_use(
+    template: dict[str, Any], function_id: str, table_id: str, actions: set[str]
+) -> None:
+    # GIVEN a function's statements
+    statements = _function_statements(template, function_id)
+
+    # WHEN the actions granted on the table are collected
+    granted = {
+        action
+        for statement in statements
+        for resource in _as_list(statement["Resource"])
+        if resource == {"Fn::GetAtt": [table_id, "Arn"]}
+        for action in _as_list(statement["Action"])
+    }
+
+    # THEN they are exactly the ones its adapters call
+    assert granted == actions

@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from botocore.exceptions import ClientError
 
+from recsys.erasure import outlives_deletion
 from recsys.errors import InvalidEventError
 from recsys.events import Event, parse_event
 from recsys.ingestion import UserBatch, UserOutcome, apply_user_events, latest_sequence
@@ -66,6 +67,7 @@ class BatchSummary:
     users_written: int = 0
     users_failed: int = 0
     unknown_items: int = 0
+    deleted_user_events: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
 
 
@@ -157,8 +159,33 @@ def _apply_by_user(
     logger: Logger,
 ) -> None:
     model = deps.models.current()
-    for user_id, items in batch.events.items():
+    try:
+        deleted_at = deps.deletions.deleted_at(list(batch.events)) if deps.deletions else {}
+    except Exception:  # noqa: BLE001 - without the markers no event may be applied
+        logger.exception("could not read deletion markers; the batch will be redelivered")
+        failure = sys.exc_info()
+        for items in batch.events.values():
+            summary.users_failed += 1
+            for _, _, record in items:
+                processor.failure_handler(record=record, exception=failure)
+        return
+
+    for user_id, received in batch.events.items():
         started = time.perf_counter()
+        items = [
+            item
+            for item in received
+            if outlives_deletion(user_id, item[0].timestamp_ms, deleted_at)
+        ]
+        if len(items) < len(received):
+            summary.deleted_user_events += len(received) - len(items)
+            logger.info(
+                "dropped events of a deleted user",
+                user_id=user_id,
+                events=len(received) - len(items),
+            )
+        if not items:
+            continue
         try:
             outcome = _apply_with_retries(user_id, items, deps=deps, model=model, logger=logger)
         except Exception:  # noqa: BLE001 - any failure of this user must mean "deliver again"

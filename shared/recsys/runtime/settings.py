@@ -69,10 +69,28 @@ class IngestSettings(StateSettings):
         default=None,
         description="SQS queue for records that can never succeed; unset: report them failed.",
     )
+    DELETED_USERS_TABLE: str | None = Field(
+        default=None,
+        min_length=3,
+        description="DynamoDB table of deletion markers; unset: no event is dropped for them.",
+    )
 
 
 class RecommendSettings(StateSettings):
-    pass
+    """The API's settings. A feature whose resource is not configured answers 503."""
+
+    CATALOG_TABLE: str | None = Field(
+        default=None, min_length=3, description="DynamoDB table of catalogue edits."
+    )
+    DELETED_USERS_TABLE: str | None = Field(
+        default=None, min_length=3, description="DynamoDB table of deletion markers."
+    )
+    DELETION_RETENTION_DAYS: float = Field(
+        default=400.0, gt=0, description="Days a deletion marker is kept (the archive's)."
+    )
+    STREAM_NAME: str | None = Field(
+        default=None, min_length=1, description="Kinesis stream the events endpoint puts on."
+    )
 
 
 class TrainSettings(_Settings):
@@ -81,6 +99,12 @@ class TrainSettings(_Settings):
     ARCHIVE_BUCKET: str = Field(min_length=3, description="S3 bucket Firehose archives into.")
     ARCHIVE_PREFIX: str = Field(default="events/")
     CATALOG_KEY: str = Field(default="catalog/items.jsonl", description="Catalogue object key.")
+    CATALOG_TABLE: str | None = Field(
+        default=None, min_length=3, description="Catalogue edits; they win over the object."
+    )
+    DELETED_USERS_TABLE: str | None = Field(
+        default=None, min_length=3, description="Deletion markers; their events are left out."
+    )
     TRAIN_WINDOW_DAYS: int = Field(default=180, ge=1, le=3650, description="Days of archive.")
     ALS_FACTORS: int = Field(default=64, ge=1, le=256)
     ALS_REGULARIZATION: float = Field(default=0.05, ge=0)

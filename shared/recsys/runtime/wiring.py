@@ -14,9 +14,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from recsys.adapters.catalog_table import DynamoDBCatalogStore, OverlaidCatalogSource
+from recsys.adapters.deletions import DynamoDBDeletionRegistry
 from recsys.adapters.dynamodb import DynamoDBUserStateStore
+from recsys.adapters.kinesis import KinesisEventPublisher
 from recsys.adapters.s3 import S3CatalogSource, S3EventArchive, S3ModelStore
 from recsys.adapters.sqs import SqsDeadLetterQueue
+from recsys.ports import CatalogSource
 from recsys.runtime.settings import IngestSettings, RecommendSettings, TrainSettings
 from recsys.serving import ModelCache
 
@@ -38,13 +42,19 @@ class IngestDependencies:
     states: DynamoDBUserStateStore
     models: ModelCache
     dead_letters: SqsDeadLetterQueue | None
+    deletions: DynamoDBDeletionRegistry | None = None
 
 
 @dataclass(frozen=True)
 class RecommendDependencies:
+    """The API's adapters; those left None answer their endpoints with 503."""
+
     settings: RecommendSettings
     states: DynamoDBUserStateStore
     models: ModelCache
+    catalog: DynamoDBCatalogStore | None = None
+    deletions: DynamoDBDeletionRegistry | None = None
+    events: KinesisEventPublisher | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,8 @@ class TrainDependencies:
     settings: TrainSettings
     models: S3ModelStore
     archive: S3EventArchive
-    catalog: S3CatalogSource
+    catalog: CatalogSource
+    deletions: DynamoDBDeletionRegistry | None = None
 
 
 @cache
@@ -71,30 +82,65 @@ def ingest_dependencies(settings: IngestSettings) -> IngestDependencies:
             if settings.FAILURE_QUEUE_URL
             else None
         ),
+        deletions=(
+            DynamoDBDeletionRegistry(client("dynamodb"), settings.DELETED_USERS_TABLE)
+            if settings.DELETED_USERS_TABLE
+            else None
+        ),
     )
 
 
 @cache
 def recommend_dependencies(settings: RecommendSettings) -> RecommendDependencies:
     """The recommend function's adapters; the model cache lives as long as the container."""
+    dynamodb = client("dynamodb")
     return RecommendDependencies(
         settings=settings,
-        states=DynamoDBUserStateStore(client("dynamodb"), settings.USER_STATE_TABLE),
+        states=DynamoDBUserStateStore(dynamodb, settings.USER_STATE_TABLE),
         models=ModelCache(
             S3ModelStore(client("s3"), settings.MODEL_BUCKET, settings.MODEL_PREFIX),
             refresh_seconds=settings.MODEL_REFRESH_SECONDS,
+        ),
+        catalog=(
+            DynamoDBCatalogStore(dynamodb, settings.CATALOG_TABLE)
+            if settings.CATALOG_TABLE
+            else None
+        ),
+        deletions=(
+            DynamoDBDeletionRegistry(
+                dynamodb,
+                settings.DELETED_USERS_TABLE,
+                retention_days=settings.DELETION_RETENTION_DAYS,
+            )
+            if settings.DELETED_USERS_TABLE
+            else None
+        ),
+        events=(
+            KinesisEventPublisher(client("kinesis"), settings.STREAM_NAME)
+            if settings.STREAM_NAME
+            else None
         ),
     )
 
 
 @cache
 def train_dependencies(settings: TrainSettings) -> TrainDependencies:
+    """The trainer's adapters: the catalogue is the S3 object overlaid by the admins' edits."""
     s3 = client("s3")
+    catalog: CatalogSource = S3CatalogSource(s3, settings.MODEL_BUCKET, settings.CATALOG_KEY)
+    if settings.CATALOG_TABLE:
+        edits = DynamoDBCatalogStore(client("dynamodb"), settings.CATALOG_TABLE)
+        catalog = OverlaidCatalogSource(base=catalog, overlay=edits)
     return TrainDependencies(
         settings=settings,
         models=S3ModelStore(s3, settings.MODEL_BUCKET, settings.MODEL_PREFIX),
         archive=S3EventArchive(s3, settings.ARCHIVE_BUCKET, settings.ARCHIVE_PREFIX),
-        catalog=S3CatalogSource(s3, settings.MODEL_BUCKET, settings.CATALOG_KEY),
+        catalog=catalog,
+        deletions=(
+            DynamoDBDeletionRegistry(client("dynamodb"), settings.DELETED_USERS_TABLE)
+            if settings.DELETED_USERS_TABLE
+            else None
+        ),
     )
 
 

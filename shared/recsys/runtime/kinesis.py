@@ -21,6 +21,7 @@ import binascii
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,7 @@ from recsys.runtime.wiring import IngestDependencies
 
 MAX_RECORD_BYTES = 4096
 USER_ATTEMPTS = 3
+USER_WORKERS = 8
 RETRY_BASE_DELAY_S = 0.05
 
 # Errors that say "not now" rather than "never": retrying the same idempotent update is safe.
@@ -170,8 +172,8 @@ def _apply_by_user(
                 processor.failure_handler(record=record, exception=failure)
         return
 
+    pending: dict[str, list[tuple[Event, str, KinesisStreamRecord]]] = {}
     for user_id, received in batch.events.items():
-        started = time.perf_counter()
         items = [
             item
             for item in received
@@ -184,31 +186,45 @@ def _apply_by_user(
                 user_id=user_id,
                 events=len(received) - len(items),
             )
-        if not items:
-            continue
-        try:
-            outcome = _apply_with_retries(user_id, items, deps=deps, model=model, logger=logger)
-        except Exception:  # noqa: BLE001 - any failure of this user must mean "deliver again"
-            summary.users_failed += 1
-            logger.exception("user update failed; records will be redelivered", user_id=user_id)
-            failure = sys.exc_info()
-            for _, _, record in items:
-                processor.failure_handler(record=record, exception=failure)
-            continue
+        if items:
+            pending[user_id] = items
 
-        summary.new_events += outcome.new_events
-        summary.duplicate_events += outcome.duplicate_events
-        summary.unknown_items += outcome.unknown_items
-        summary.users_written += int(outcome.written)
-        logger.debug(
-            "applied user events",
-            user_id=user_id,
-            new_events=outcome.new_events,
-            duplicates=outcome.duplicate_events,
-            attempts=outcome.attempts,
-            model_version=model.version if model else None,
-            seconds=round(time.perf_counter() - started, 4),
-        )
+    # Users are independent and each update is two round trips to DynamoDB, so they run side
+    # by side; results are then read in the batch's order, on this thread.
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=USER_WORKERS) as pool:
+        futures = {
+            user_id: pool.submit(
+                _apply_with_retries, user_id, items, deps=deps, model=model, logger=logger
+            )
+            for user_id, items in pending.items()
+        }
+        for user_id, future in futures.items():
+            try:
+                outcome = future.result()
+            except Exception:  # noqa: BLE001 - any failure of this user means "deliver again"
+                summary.users_failed += 1
+                logger.exception("user update failed; records will be redelivered", user_id=user_id)
+                failure = sys.exc_info()
+                for _, _, record in pending[user_id]:
+                    processor.failure_handler(record=record, exception=failure)
+                continue
+
+            summary.new_events += outcome.new_events
+            summary.duplicate_events += outcome.duplicate_events
+            summary.unknown_items += outcome.unknown_items
+            summary.users_written += int(outcome.written)
+            logger.debug(
+                "applied user events",
+                user_id=user_id,
+                new_events=outcome.new_events,
+                duplicates=outcome.duplicate_events,
+                attempts=outcome.attempts,
+                model_version=model.version if model else None,
+            )
+    logger.debug(
+        "applied users", users=len(pending), seconds=round(time.perf_counter() - started, 4)
+    )
 
 
 def _apply_with_retries(

@@ -39,7 +39,7 @@ replay: $(STAMP)
 	$(BIN)/python scripts/replay.py --k 10 --out build/replay.json
 
 demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m recsys_demo
 
 local: $(STAMP)
 	$(BIN)/python -m local_stack

@@ -34,6 +34,24 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
     }
 )
 
+# What the ingest event source mapping calls on the stream with the function's role.
+INGEST_STREAM_READS = frozenset(
+    {
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+        "kinesis:SubscribeToShard",
+    }
+)
+
+# Resources that grant permissions outside a role's own Policies, where the checks below
+# would not see them.
+DETACHED_POLICY_TYPES = frozenset(
+    {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"}
+)
+
 _SUB_REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+)[.}]")
 
 
@@ -57,12 +75,27 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _function_statements(template: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
+def _role_ids(template: dict[str, Any]) -> list[str]:
     return [
-        statement
-        for policy in _properties(template, logical_id).get("Policies", [])
-        for statement in policy["Statement"]
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
     ]
+
+
+def _function_role_id(template: dict[str, Any], function_id: str) -> str:
+    """The role a function runs as, which it names with ``!GetAtt <Role>.Arn``."""
+    role_id: str = _properties(template, function_id)["Role"]["Fn::GetAtt"][0]
+    return role_id
+
+
+def _function_statements(template: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    return _role_statements(template, _function_role_id(template, function_id))
+
+
+def _statements_with_prefix(statements: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """Statements granting at least one action of a service, e.g. ``prefix="logs:"``."""
+    return [s for s in statements if any(a.startswith(prefix) for a in _as_list(s["Action"]))]
 
 
 def _role_statements(template: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
@@ -118,19 +151,53 @@ def test_template_passes_cfn_lint() -> None:
 
 
 @pytest.mark.parametrize("function_id", FUNCTION_IDS)
-def test_function_policies_are_inline_statement_documents(
+def test_functions_run_as_their_own_role_instead_of_a_generated_one(
     template: dict[str, Any], function_id: str
 ) -> None:
-    # GIVEN a function's policies
-    policies = _properties(template, function_id)["Policies"]
+    # GIVEN a function's properties
+    properties = _properties(template, function_id)
 
-    # WHEN each is classified
-    not_inline = [
-        policy for policy in policies if not isinstance(policy, dict) or "Statement" not in policy
+    # WHEN the role it runs as is looked up
+    role_id = f"{function_id}Role"
+    role = template["Resources"].get(role_id, {})
+
+    # THEN it is this template's Lambda role for it, so SAM generates no role and attaches
+    # none of its managed policies, and it has no Policies of its own to spread grants over
+    assert properties.get("Role") == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert "Policies" not in properties
+    assert role.get("Type") == "AWS::IAM::Role"
+    assert [
+        s["Principal"] for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    ] == [{"Service": "lambda.amazonaws.com"}]
+
+
+def test_no_role_attaches_managed_policies(template: dict[str, Any]) -> None:
+    # GIVEN every IAM role of the template
+    role_ids = _role_ids(template)
+
+    # WHEN the ones that attach managed policies are collected
+    attaching = [
+        role_id for role_id in role_ids if "ManagedPolicyArns" in _properties(template, role_id)
     ]
 
-    # THEN none is a managed policy or a policy template, whose scope the template hides
-    assert not_inline == []
+    # THEN none does: each role's whole grant is written out, statement by statement
+    assert role_ids
+    assert attaching == []
+
+
+def test_grants_live_only_in_the_roles_own_policies(template: dict[str, Any]) -> None:
+    # GIVEN the template's resources
+    resources = template["Resources"]
+
+    # WHEN the policy resources that stand apart from a role are collected
+    detached = [
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] in DETACHED_POLICY_TYPES
+    ]
+
+    # THEN there are none, so the statement checks here read every grant
+    assert detached == []
 
 
 @pytest.mark.parametrize("function_id", FUNCTION_IDS)
@@ -146,6 +213,75 @@ def test_function_statements_name_only_template_resources(
     # THEN each names a resource of this stack, or "*" only for actions that require it
     assert statements
     assert offending == []
+
+
+def test_every_role_names_only_template_resources(template: dict[str, Any]) -> None:
+    # GIVEN the statements of every IAM role, including any added after these tests
+    statements = {role_id: _role_statements(template, role_id) for role_id in _role_ids(template)}
+
+    # WHEN their resources are checked
+    offending = {
+        role_id: _statements_naming_other_resources(template, role_statements)
+        for role_id, role_statements in statements.items()
+    }
+
+    # THEN no role grants on a resource outside this stack, or on "*" beyond X-Ray's actions
+    assert all(statements.values())
+    assert offending == {role_id: [] for role_id in statements}
+
+
+@pytest.mark.parametrize("function_id", FUNCTION_IDS)
+def test_functions_write_logs_only_to_their_own_log_group(
+    template: dict[str, Any], function_id: str
+) -> None:
+    # GIVEN the log group a function logs to and its role's statements
+    log_group_id = _properties(template, function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+    statements = _function_statements(template, function_id)
+
+    # WHEN the CloudWatch Logs grants are collected
+    logs = _statements_with_prefix(statements, "logs:")
+
+    # THEN one statement lets it open streams and put events in that group, and no other
+    assert [(set(_as_list(s["Action"])), s["Resource"]) for s in logs] == [
+        ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"Fn::GetAtt": [log_group_id, "Arn"]})
+    ]
+
+
+@pytest.mark.parametrize("function_id", FUNCTION_IDS)
+def test_traced_functions_may_upload_traces(template: dict[str, Any], function_id: str) -> None:
+    # GIVEN a function's effective tracing mode and its role's statements
+    global_tracing = template["Globals"]["Function"].get("Tracing")
+    tracing = _properties(template, function_id).get("Tracing", global_tracing)
+    statements = _function_statements(template, function_id)
+
+    # WHEN the X-Ray actions it is granted are collected
+    granted = {
+        action
+        for statement in _statements_with_prefix(statements, "xray:")
+        for action in _as_list(statement["Action"])
+    }
+
+    # THEN an active tracer may send segments and telemetry (SAM no longer adds them), and
+    # an untraced function gets no X-Ray rights at all
+    expected = (
+        {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} if tracing == "Active" else set()
+    )
+    assert granted == expected
+
+
+def test_ingest_role_reads_only_the_event_stream(template: dict[str, Any]) -> None:
+    # GIVEN the ingest role's statements and the stream its event source mapping polls
+    statements = _function_statements(template, "IngestFunction")
+    event_stream = {"Fn::GetAtt": ["EventStream", "Arn"]}
+
+    # WHEN its Kinesis grants are collected
+    kinesis = _statements_with_prefix(statements, "kinesis:")
+    granted = {action for statement in kinesis for action in _as_list(statement["Action"])}
+
+    # THEN the mapping may read the stream it polls, that stream only, and never write to it
+    assert _ingest_mapping(template)["Stream"] == event_stream
+    assert [statement["Resource"] for statement in kinesis] == [event_stream]
+    assert granted == INGEST_STREAM_READS
 
 
 def test_archive_delivery_role_names_only_template_resources(template: dict[str, Any]) -> None:
@@ -418,9 +554,7 @@ def test_recommend_function_puts_events_on_the_event_stream_only(template: dict[
     variables = _properties(template, "RecommendFunction")["Environment"]["Variables"]
 
     # WHEN the Kinesis grants are collected
-    kinesis = [
-        s for s in statements if any(a.startswith("kinesis:") for a in _as_list(s["Action"]))
-    ]
+    kinesis = _statements_with_prefix(statements, "kinesis:")
 
     # THEN it may PutRecords on the event stream it is configured with, nothing else
     assert [(s["Action"], s["Resource"]) for s in kinesis] == [

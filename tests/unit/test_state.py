@@ -1,6 +1,7 @@
 """User state: idempotent, order-independent history merges and a proven size bound."""
 
 import random
+import struct
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from recsys.config import HistoryLimits
 from recsys.errors import StateCorruptError
 from recsys.events import MAX_ID_LENGTH, EventType
 from recsys.state import (
+    HEADER_BYTES,
     MAX_ENTRY_BYTES,
     HistoryEntry,
     UserState,
@@ -113,7 +115,7 @@ def test_largest_allowed_state_serializes_under_100_kb():
 
     # THEN every entry is at its proven maximum and the whole item is under 100 KB
     assert len(history) == limits.max_events
-    assert len(encoded) == 3 + limits.max_events * MAX_ENTRY_BYTES
+    assert len(encoded) == HEADER_BYTES + limits.max_events * MAX_ENTRY_BYTES
     assert size < 100_000
 
 
@@ -140,3 +142,37 @@ def test_seen_items_are_the_items_in_the_history():
         (), [make_event("a", item_id="i1"), make_event("b", item_id="i2")], LIMITS
     )
     assert UserState(user_id="u1", history=history).seen_items == {"i1", "i2"}
+
+
+def test_history_written_in_format_version_1_is_still_read():
+    # GIVEN a blob in the row-by-row layout of version 1, built by hand:
+    # version 1, one entry; ts, value 4.5, type code 4 (rating); ids "e1" and "i9"
+    blob = (
+        struct.pack("<BH", 1, 1)
+        + struct.pack("<qfB", 1_700_000_000_000, 4.5, 4)
+        + bytes([2])
+        + b"e1"
+        + bytes([2])
+        + b"i9"
+    )
+
+    # WHEN decoded
+    (entry,) = decode_history(blob)
+
+    # THEN every field comes back
+    assert entry == HistoryEntry(1_700_000_000_000, "e1", "i9", EventType.RATING, 4.5)
+
+
+def test_history_whose_id_blocks_disagree_with_the_count_is_corrupt():
+    history, _ = merge_history((), [make_event("a"), make_event("b", minutes=1)], LIMITS)
+    blob = encode_history(history)
+    with pytest.raises(StateCorruptError, match="ids do not match"):
+        decode_history(blob[:-3] + b"x\ny\n")
+
+
+def test_history_with_an_unknown_event_type_code_is_corrupt():
+    history, _ = merge_history((), [make_event("a")], LIMITS)
+    blob = bytearray(encode_history(history))
+    blob[HEADER_BYTES + 12] = 200  # the first type code, after 8-byte ts and 4-byte value
+    with pytest.raises(StateCorruptError, match="event type"):
+        decode_history(bytes(blob))

@@ -13,7 +13,12 @@ help:
 	@echo "make replay  - prequential replay on MovieLens 100K, writes build/replay.json"
 	@echo "make local   - start the local stack (moto + poller + API on 127.0.0.1:3000)"
 	@echo "make bench   - benchmarks, writes build/bench.json and build/bench.md"
-	@echo "make chaos   - replay through the local stack with injected faults"
+	@echo "make chaos   - MovieLens through the ingest path with injected faults"
+	@echo "make lint    - ruff, ruff format --check, mypy and cfn-lint only"
+	@echo "make format  - ruff format and fixes"
+	@echo "make bench-quick - the benchmarks at small scale (about a minute)"
+	@echo "make clean   - remove build outputs and caches"
+	@echo "options: make demo DEMO_ARGS='--live-events 20000'; make local LOCAL_ARGS=--seed-movielens"
 	@echo "make openapi - regenerate docs/openapi.json from the API code"
 
 $(STAMP): pyproject.toml
@@ -39,10 +44,10 @@ replay: $(STAMP)
 	$(BIN)/python scripts/replay.py --k 10 --out build/replay.json
 
 demo: $(STAMP)
-	$(BIN)/python -m recsys_demo
+	$(BIN)/python -m recsys_demo $(DEMO_ARGS)
 
 local: $(STAMP)
-	$(BIN)/python -m local_stack
+	$(BIN)/python -m local_stack $(LOCAL_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py

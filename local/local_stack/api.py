@@ -219,8 +219,21 @@ class _HttpResponse:
     body: bytes
 
 
+# The API's own error shape ({"error": code, "message": ...}) for what the gateway answers
+# itself; a 502 stays exactly API Gateway's {"message": "Internal server error"}.
+_ERROR_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    411: "length_required",
+    413: "payload_too_large",
+}
+
+
 def _json_response(status: int, message: str) -> _HttpResponse:
-    body = json.dumps({"message": message}).encode("utf-8")
+    code = _ERROR_CODES.get(status)
+    payload = {"error": code, "message": message} if code else {"message": message}
+    body = json.dumps(payload).encode("utf-8")
     return _HttpResponse(status, [("Content-Type", "application/json")], body)
 
 

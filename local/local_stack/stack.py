@@ -345,6 +345,17 @@ class LocalStack:
         """
         return self.runners[logical_id].invoke(event, timeout_s)
 
+    def scheduled_functions(self) -> list[str]:
+        """Logical ids of the functions that have a ``Schedule`` event in the template."""
+        return [
+            logical_id
+            for logical_id, resource in self.template.get("Resources", {}).items()
+            if any(
+                event.get("Type") == "Schedule"
+                for event in resource.get("Properties", {}).get("Events", {}).values()
+            )
+        ]
+
     def run_schedule(self, logical_id: str) -> Any:
         """Invoke a function with the event its ``Schedule`` rule would send now."""
         rule_name = local_name(self.prefix, f"{logical_id}-schedule")

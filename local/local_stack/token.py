@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from local_stack.auth import ADMIN_GROUP, DEFAULT_TTL_S, mint_token
+from recsys.events import ID_PATTERN
 
-# The product's user id rule (recsys.events.ID_PATTERN), repeated so the tool stays small.
-_USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+_USER_ID = re.compile(ID_PATTERN)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not _USER_ID.match(arguments.user):
         print("error: a user id is 1 to 64 of A-Z a-z 0-9 _ . : @ -", file=sys.stderr)
+        return 2
+    if arguments.ttl <= 0:
+        print("error: --ttl must be a positive number of seconds", file=sys.stderr)
         return 2
     groups = (ADMIN_GROUP,) if arguments.admin else ()
     print(mint_token(arguments.user, groups, ttl_s=arguments.ttl))

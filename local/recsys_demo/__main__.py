@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from local_stack.producer import put_events
 from local_stack.stack import LocalStack
 from recsys.adapters.s3 import S3CatalogSource
 from recsys.config import ModelConfig
@@ -144,25 +145,8 @@ def stream(stack: LocalStack, events: Sequence[Event], label: str) -> float:
 
 
 def put_records(kinesis: Any, stream_name: str, events: Iterable[Event]) -> list[str]:
-    """PutRecords with the user id as partition key; retries the records Kinesis refused."""
-    pending = [
-        {"Data": event.model_dump_json().encode(), "PartitionKey": event.user_id}
-        for event in events
-    ]
-    sequences: list[str] = []
-    for _ in range(10):
-        response = kinesis.put_records(StreamName=stream_name, Records=pending)
-        refused = [
-            record
-            for record, result in zip(pending, response["Records"], strict=True)
-            if "ErrorCode" in result
-        ]
-        sequences += [r["SequenceNumber"] for r in response["Records"] if "SequenceNumber" in r]
-        if not refused:
-            return sequences
-        pending = refused
-        time.sleep(0.1)
-    raise RuntimeError(f"Kinesis refused {len(pending)} records ten times")
+    """Put events on the stream as a producer should (see :mod:`local_stack.producer`)."""
+    return put_events(kinesis, stream_name, events)
 
 
 def pick_burst(test_events: Sequence[Event]) -> tuple[str, list[Event]]:

@@ -145,7 +145,8 @@ def train_model(
     config
         Weights, decay and ALS parameters; stored in the manifest so fold-in uses the same.
     now
-        Training time: ages are measured from it. Defaults to the newest event.
+        Training time: ages are measured from it. By default ages are measured from the
+        newest event, and the model is stamped with the current time.
     version
         Explicit model version; by default derived from ``now`` and the payload hash.
 
@@ -158,7 +159,9 @@ def train_model(
         raise TrainingError("no events to train on")
     started = time.perf_counter()
     reference_ms = int(now.timestamp() * 1000) if now else int(log.timestamps_ms.max())
-    created_at = now or datetime.fromtimestamp(reference_ms / 1000, tz=UTC)
+    # The model's age (health checks, versions) counts from when it was built, whatever the
+    # age of the data it was built from.
+    created_at = now or datetime.now(UTC)
 
     matrix = confidence_matrix(log, config.weights, config.als.alpha, reference_ms)
     logger.info("built confidence matrix %s with %d non-zeros", matrix.shape, matrix.nnz)

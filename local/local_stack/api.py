@@ -41,7 +41,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -52,6 +51,7 @@ from local_stack.auth import (
     bearer_token,
     verify_token,
 )
+from local_stack.lifecycle import StartStop
 from local_stack.runner import FunctionError, Invocable
 
 logger = logging.getLogger(__name__)
@@ -317,7 +317,7 @@ def parse_proxy_response(response: Any) -> tuple[int, list[tuple[str, str]], byt
     return status, headers, body.encode("utf-8")
 
 
-class ApiServer:
+class ApiServer(StartStop):
     """Serves the template's API routes on 127.0.0.1 by invoking their functions.
 
     Parameters
@@ -612,18 +612,6 @@ class ApiServer:
             response_headers.append(("Content-Type", "application/json"))
         response_headers.append(("x-amzn-RequestId", request_id))
         return _HttpResponse(status, response_headers, response_body), route.logical_id
-
-    def __enter__(self) -> ApiServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class _HttpServer(ThreadingHTTPServer):

@@ -29,11 +29,11 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from types import TracebackType
 
 from botocore.client import BaseClient
 
 from local_stack.kinesis import ShardReader, list_shard_ids
+from local_stack.lifecycle import StartStop
 from recsys.adapters.s3 import GZIP_SUFFIX, S3EventArchive
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class _Buffered:
     data: bytes
 
 
-class FirehoseEmulator:
+class FirehoseEmulator(StartStop):
     """Archives every record of a stream into S3 as a Firehose delivery stream would.
 
     Parameters
@@ -323,18 +323,6 @@ class FirehoseEmulator:
         self._buffer = []
         self._buffer_bytes = 0
         return key
-
-    def __enter__(self) -> FirehoseEmulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _added(stats: FirehoseStats, **amounts: int) -> FirehoseStats:

@@ -32,11 +32,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from botocore.client import BaseClient
 
+from local_stack.lifecycle import StartStop
 from local_stack.runner import FunctionError, Invocable
 
 logger = logging.getLogger(__name__)
@@ -344,7 +344,7 @@ class _Counters:
             return MappingStats(**self.values)
 
 
-class EventSourceMapping:
+class EventSourceMapping(StartStop):
     """Feeds a stream's records to a function the way Lambda's Kinesis mapping does.
 
     Parameters
@@ -509,18 +509,6 @@ class EventSourceMapping:
         with self._progress:
             poller.caught_up_at = read_started
             self._progress.notify_all()
-
-    def __enter__(self) -> EventSourceMapping:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class _ShardPoller:

@@ -14,13 +14,14 @@ import os
 import socket
 import threading
 import urllib.request
-from types import TracebackType
 from typing import Any
 
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
+
+from local_stack.lifecycle import StartStop
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def _sequence_index(shard: Any) -> list[int]:
     return keys
 
 
-class MotoServer:
+class MotoServer(StartStop):
     """A moto server in a thread of this process, listening on 127.0.0.1.
 
     Parameters
@@ -293,18 +294,6 @@ class MotoServer:
     def client(self, service: str, region: str = REGION) -> BaseClient:
         """Create a boto3 client of ``service`` for this server (see :func:`make_client`)."""
         return make_client(service, self.endpoint_url, region)
-
-    def __enter__(self) -> MotoServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state: Any = self._endpoint_url or "stopped"

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from botocore.client import BaseClient
@@ -29,6 +28,7 @@ from botocore.client import BaseClient
 from local_stack.api import ApiServer, api_routes
 from local_stack.firehose import FirehoseEmulator
 from local_stack.kinesis import EventSourceMapping, KinesisEventSettings, SqsDestination
+from local_stack.lifecycle import StartStop
 from local_stack.moto_server import REGION, MotoServer
 from local_stack.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, FunctionRunner
 from local_stack.template import (
@@ -215,7 +215,7 @@ def scheduled_event(rule_name: str, *, region: str = REGION, account_id: str) ->
     }
 
 
-class LocalStack:
+class LocalStack(StartStop):
     """Moto, the template's resources, its functions and the emulations around them.
 
     Parameters
@@ -570,14 +570,3 @@ class LocalStack:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
-
-    def __enter__(self) -> LocalStack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -182,7 +182,7 @@ def _load_handler(handler: str) -> Callable[[Any, LambdaContext], Any]:
             f"Handler '{function_name}' missing on module '{module_name}'",
         )
 
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def _become_function(spec: _WorkerSpec) -> None:

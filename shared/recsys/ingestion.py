@@ -140,6 +140,10 @@ def apply_user_events(
             folded = fold_history(model, history)
             updated = replace(updated, vector=folded.vector, model_version=model.version)
             unknown = folded.unknown_items
+        elif new_events:
+            # Without a model this container cannot re-fold, and a vector from before these
+            # events would be served as if current: drop it, so readers fold from history.
+            updated = replace(updated, vector=None, model_version=None)
 
         try:
             store.put(updated, expected_version=stored.version if stored else 0)

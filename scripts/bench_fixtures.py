@@ -26,7 +26,8 @@ from botocore.exceptions import ClientError
 from numpy.typing import NDArray
 
 from recsys.config import ModelConfig
-from recsys.datasets import MovieLens, load_movielens
+from recsys.datasets import MovieLens, generate_synthetic, load_movielens
+from recsys.errors import DatasetNotFoundError
 from recsys.events import EventType
 from recsys.model import ItemModel, build_model
 from recsys.state import HistoryEntry
@@ -202,3 +203,23 @@ def npz_arrays(payload: bytes) -> dict[str, NDArray[Any]]:
     """Every array of an npz payload, read with no checks: the floor of loading a model."""
     with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
+
+
+def replay_dataset(
+    report: Any, section: str, figure: str, quick_size: tuple[int, int, int], seed: int
+) -> tuple[list[Any], list[Any], str] | None:
+    """Events, catalogue and name of the data a replay benchmark runs on.
+
+    MovieLens 100K in full mode (recording a skip and returning None when it is absent); a
+    seeded synthetic log of ``quick_size`` (users, items, events) in quick mode.
+    """
+    if report.quick:
+        users, items, events = quick_size
+        synthetic = generate_synthetic(users, items, events, seed=seed)
+        return list(synthetic.events()), synthetic.catalog, f"synthetic-{events // 1000}k"
+    try:
+        data = movielens()
+    except DatasetNotFoundError as error:
+        report.skip(section, figure, f"MovieLens 100K not found ({error})")
+        return None
+    return data.events, data.catalog, "movielens-100k"

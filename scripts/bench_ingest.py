@@ -31,9 +31,9 @@ from bench_fixtures import (
     DictDynamoDBClient,
     LambdaContext,
     kinesis_record,
-    movielens,
     quiet_logger,
     quiet_metrics,
+    replay_dataset,
     synthetic_history,
     synthetic_item_model,
 )
@@ -42,8 +42,6 @@ from threadpoolctl import threadpool_limits
 from recsys.adapters.dynamodb import DynamoDBUserStateStore
 from recsys.catalog import CatalogItem
 from recsys.config import ModelConfig
-from recsys.datasets import generate_synthetic
-from recsys.errors import DatasetNotFoundError
 from recsys.evaluation import split_by_time
 from recsys.events import Event, parse_event
 from recsys.foldin import fold_history, fold_in, history_confidences
@@ -226,16 +224,12 @@ def _measure_cpu(
 
 def _measure_replay(report: Report) -> None:
     """Writes per event when the test period of a data set streams through the handler."""
-    if report.quick:
-        synthetic = generate_synthetic(200, 300, 4_000, seed=3)
-        events, catalog, name = list(synthetic.events()), synthetic.catalog, "synthetic-4k"
-    else:
-        try:
-            data = movielens()
-        except DatasetNotFoundError as error:
-            report.skip(SECTION, "movielens-100k.replay", f"MovieLens 100K not found ({error})")
-            return
-        events, catalog, name = data.events, data.catalog, "movielens-100k"
+    chosen = replay_dataset(
+        report, SECTION, "movielens-100k.replay", quick_size=(200, 300, 4_000), seed=3
+    )
+    if chosen is None:
+        return
+    events, catalog, name = chosen
 
     print(f"ingest replay of the test period of {name}", flush=True)
     train_events, test_events = split_by_time(events, 0.8)

@@ -13,14 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from bench_common import Report
-from bench_fixtures import movielens
+from bench_fixtures import replay_dataset
 from bench_training import CONFIG, fit_implicit
 from implicit.cpu.als import AlternatingLeastSquares
 from scipy.sparse import csr_matrix
 
 from recsys.catalog import CatalogItem
-from recsys.datasets import generate_synthetic
-from recsys.errors import DatasetNotFoundError
 from recsys.evaluation import prequential_replay, split_by_time
 from recsys.events import Event
 from recsys.interactions import InteractionLog
@@ -38,16 +36,10 @@ METRICS = {"hit_rate": "hit rate@10", "ndcg": "NDCG@10"}
 
 def run(report: Report) -> None:
     """The replay table on MovieLens 100K (a small synthetic log in quick mode)."""
-    if report.quick:
-        synthetic = generate_synthetic(300, 400, 6_000, seed=9)
-        events, catalog, name = list(synthetic.events()), synthetic.catalog, "synthetic-6k"
-    else:
-        try:
-            data = movielens()
-        except DatasetNotFoundError as error:
-            report.skip(SECTION, "movielens-100k", f"MovieLens 100K not found ({error})")
-            return
-        events, catalog, name = data.events, data.catalog, "movielens-100k"
+    chosen = replay_dataset(report, SECTION, "movielens-100k", quick_size=(300, 400, 6_000), seed=9)
+    if chosen is None:
+        return
+    events, catalog, name = chosen
 
     print(f"replay of {name} ({len(events):,} events)", flush=True)
     replay = prequential_replay(

@@ -27,7 +27,7 @@ from recsys.errors import DatasetNotFoundError
 from recsys.events import Event
 from recsys.interactions import InteractionLog
 from recsys.nightly import run_nightly
-from recsys.training import confidence_matrix, train_model
+from recsys.training import confidence_matrix, fit_als, train_model
 from tests.fakes import InMemoryArchive, InMemoryCatalog, InMemoryModelStore
 
 SECTION = "training"
@@ -131,16 +131,8 @@ def _train_ours(training_set: TrainingSet, expected_nonzeros: int) -> int:
 
 
 def fit_implicit(matrix: csr_matrix, als: ALSConfig) -> AlternatingLeastSquares:
-    with threadpool_limits(limits=1, user_api="blas"):
-        model = AlternatingLeastSquares(
-            factors=als.factors,
-            regularization=als.regularization,
-            alpha=1.0,
-            iterations=als.iterations,
-            random_state=als.seed,
-            calculate_training_loss=False,
-        )
-        model.fit(matrix, show_progress=False)
+    """The reference: implicit's fit alone, exactly as the nightly job calls it."""
+    model: AlternatingLeastSquares = fit_als(matrix, als)
     return model
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,17 +93,11 @@ def item_popularity(
     return (popularity / top if top > 0 else popularity).astype(np.float32)
 
 
-def factorize(
-    matrix: csr_matrix, als: ALSConfig
-) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Run implicit's CPU ALS on a signed-confidence matrix.
+def fit_als(matrix: csr_matrix, als: ALSConfig) -> Any:
+    """implicit's CPU ALS, fitted on a signed-confidence matrix; returns implicit's model.
 
-    ``alpha`` is already folded into the matrix, so implicit's own alpha stays 1.
-
-    Returns
-    -------
-    tuple[NDArray[np.float32], NDArray[np.float32]]
-        User factors (n_users, k) and item factors (n_items, k).
+    ``alpha`` is already folded into the matrix, so implicit's own alpha stays 1. The
+    benchmarks time this call alone as the reference for :func:`train_model`.
     """
     from implicit.cpu.als import AlternatingLeastSquares
 
@@ -118,6 +113,14 @@ def factorize(
             calculate_training_loss=False,
         )
         model.fit(matrix, show_progress=False)
+    return model
+
+
+def factorize(
+    matrix: csr_matrix, als: ALSConfig
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """User factors (n_users, k) and item factors (n_items, k), float32, C-contiguous."""
+    model = fit_als(matrix, als)
     return (
         np.ascontiguousarray(model.user_factors, dtype=np.float32),
         np.ascontiguousarray(model.item_factors, dtype=np.float32),
